@@ -1,0 +1,19 @@
+//! The `abi` layer: the bytes of an SEV-SNP ATTESTATION_REPORT and the envelopes it arrives in.
+//!
+//! Everything here is pure parsing and serialisation, with no cryptography and no policy. Layouts
+//! follow AMD's *SEV Secure Nested Paging Firmware ABI Specification* (publication 56860), table
+//! "ATTESTATION_REPORT Structure", for report versions 2 to 5.
+
+mod envelope;
+mod fields;
+mod product;
+mod report;
+mod tcb;
+
+pub use envelope::{Envelope, extract_report};
+pub use fields::{FirmwareVersion, GuestPolicy, KeyInfo, PlatformInfo, SigningKey};
+pub use product::{Cpuid, Product};
+pub use report::{
+    AttestationReport, EcdsaSignature, MitigationVectors, REPORT_SIZE, SIGNED_LEN, VersionFields,
+};
+pub use tcb::{Tcb, TcbVersion};

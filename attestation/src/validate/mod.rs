@@ -1,0 +1,274 @@
+//! The `validate` layer: policy. Whether a report whose signature and chain are already verified
+//! meets what the relying party requires (no debug, minimum TCB, expected measurement, …).
+//!
+//! A policy is a TOML file; every key is optional and an absent key checks nothing, except
+//! `allow_debug`, which defaults to `false`: a debuggable guest is refused unless a policy says
+//! otherwise. Unknown keys are errors, so a misspelt rule cannot be silently ignored. The format is
+//! documented in `docs/policy.md`.
+
+mod hexfield;
+
+use serde::Deserialize;
+
+use crate::Error;
+use crate::abi::{AttestationReport, Product};
+use hexfield::Hex;
+
+/// Minimum security patch level per TCB component; absent components are not checked.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MinTcb {
+    /// Turin and later: FMC SPL.
+    pub fmc: Option<u8>,
+    /// Bootloader SPL.
+    pub bootloader: Option<u8>,
+    /// TEE (AMD-SP OS) SPL.
+    pub tee: Option<u8>,
+    /// SNP firmware SPL.
+    pub snp: Option<u8>,
+    /// Microcode SPL.
+    pub microcode: Option<u8>,
+}
+
+/// Requirements on PLATFORM_INFO; each `true` is enforced, `false` or absent is not.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformRequirements {
+    /// SMT must be disabled on the host.
+    #[serde(default)]
+    pub require_smt_disabled: bool,
+    /// Transparent SME must be enabled.
+    #[serde(default)]
+    pub require_tsme_enabled: bool,
+    /// ECC memory must be in use.
+    #[serde(default)]
+    pub require_ecc_enabled: bool,
+    /// RAPL must be disabled.
+    #[serde(default)]
+    pub require_rapl_disabled: bool,
+    /// Ciphertext hiding must be enabled.
+    #[serde(default)]
+    pub require_ciphertext_hiding: bool,
+    /// The memory alias check must have completed.
+    #[serde(default)]
+    pub require_alias_check_complete: bool,
+}
+
+/// What a report must satisfy beyond AMD's signature. See the module documentation.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Accept guests whose POLICY allows the host to debug them (default `false`).
+    #[serde(default)]
+    pub allow_debug: bool,
+    /// Accept guests whose POLICY allows a migration agent (default `true`: not checked).
+    pub allow_migrate_ma: Option<bool>,
+    /// The VMPL the report must come from.
+    pub vmpl: Option<u32>,
+    /// Minimum GUEST_SVN.
+    pub min_guest_svn: Option<u32>,
+    /// Minimum REPORTED_TCB per component.
+    pub min_tcb: Option<MinTcb>,
+    /// Allowed MEASUREMENTs (hex, 48 bytes each).
+    pub measurements: Option<Vec<Hex<48>>>,
+    /// Exact REPORT_DATA (hex, 64 bytes).
+    pub report_data: Option<Hex<64>>,
+    /// Exact HOST_DATA (hex, 32 bytes).
+    pub host_data: Option<Hex<32>>,
+    /// Exact FAMILY_ID (hex, 16 bytes).
+    pub family_id: Option<Hex<16>>,
+    /// Exact IMAGE_ID (hex, 16 bytes).
+    pub image_id: Option<Hex<16>>,
+    /// Allowed ID_KEY_DIGESTs (hex, 48 bytes each).
+    pub id_key_digests: Option<Vec<Hex<48>>>,
+    /// Allowed AUTHOR_KEY_DIGESTs (hex, 48 bytes each).
+    pub author_key_digests: Option<Vec<Hex<48>>>,
+    /// Allowed CHIP_IDs (hex, 64 bytes each).
+    pub chip_ids: Option<Vec<Hex<64>>>,
+    /// Allowed products.
+    pub products: Option<Vec<Product>>,
+    /// PLATFORM_INFO requirements.
+    pub platform: Option<PlatformRequirements>,
+}
+
+fn mismatch(rule: &'static str, expected: String, found: String) -> Error {
+    Error::PolicyMismatch {
+        rule,
+        expected,
+        found,
+    }
+}
+
+fn check_allowed<const N: usize>(
+    rule: &'static str,
+    allowed: &Option<Vec<Hex<N>>>,
+    found: &[u8; N],
+) -> Result<(), Error> {
+    match allowed {
+        Some(list) if !list.iter().any(|h| &h.0 == found) => Err(Error::PolicyNotAllowed {
+            rule,
+            found: hex::encode(found),
+            allowed: list.len(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn check_exact<const N: usize>(
+    rule: &'static str,
+    expected: &Option<Hex<N>>,
+    found: &[u8; N],
+) -> Result<(), Error> {
+    match expected {
+        Some(e) if &e.0 != found => Err(mismatch(rule, hex::encode(e.0), hex::encode(found))),
+        _ => Ok(()),
+    }
+}
+
+impl Policy {
+    /// Parses a policy from TOML; `origin` (a path) names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, Error> {
+        let policy: Policy = toml::from_str(text).map_err(|e| Error::PolicyFile {
+            path: origin.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let empty = [
+            ("measurements", policy.measurements.as_ref().map(Vec::len)),
+            (
+                "id_key_digests",
+                policy.id_key_digests.as_ref().map(Vec::len),
+            ),
+            (
+                "author_key_digests",
+                policy.author_key_digests.as_ref().map(Vec::len),
+            ),
+            ("chip_ids", policy.chip_ids.as_ref().map(Vec::len)),
+            ("products", policy.products.as_ref().map(Vec::len)),
+        ];
+        if let Some((key, _)) = empty.iter().find(|(_, n)| *n == Some(0)) {
+            return Err(Error::PolicyFile {
+                path: origin.to_owned(),
+                reason: format!(
+                    "`{key}` is an empty list, which no report can meet: list at least one value or remove the key"
+                ),
+            });
+        }
+        Ok(policy)
+    }
+
+    /// Checks every rule against `report`, whose product (needed to decode its TCB) is `product`.
+    /// Returns the first rule that fails.
+    pub fn check(&self, report: &AttestationReport, product: Product) -> Result<(), Error> {
+        let guest = report.policy;
+        if guest.debug_allowed() && !self.allow_debug {
+            return Err(Error::PolicyDebug);
+        }
+        if guest.migrate_ma_allowed() && self.allow_migrate_ma == Some(false) {
+            return Err(Error::PolicyMigrationAgent);
+        }
+        if let Some(vmpl) = self.vmpl
+            && report.vmpl != vmpl
+        {
+            return Err(mismatch("vmpl", vmpl.to_string(), report.vmpl.to_string()));
+        }
+        if let Some(min) = self.min_guest_svn
+            && report.guest_svn < min
+        {
+            return Err(Error::PolicyBelowMinimum {
+                rule: "min_guest_svn",
+                minimum: min,
+                found: report.guest_svn,
+            });
+        }
+        if let Some(min) = &self.min_tcb {
+            let tcb = report.reported_tcb.decode(product);
+            let pairs = [
+                ("min_tcb.fmc", min.fmc, tcb.fmc),
+                ("min_tcb.bootloader", min.bootloader, Some(tcb.bootloader)),
+                ("min_tcb.tee", min.tee, Some(tcb.tee)),
+                ("min_tcb.snp", min.snp, Some(tcb.snp)),
+                ("min_tcb.microcode", min.microcode, Some(tcb.microcode)),
+            ];
+            for (rule, minimum, found) in pairs {
+                if let Some(minimum) = minimum {
+                    // A component the product lacks (fmc before Turin) cannot meet a minimum.
+                    let found = found.ok_or(Error::PolicyComponentAbsent { rule, product })?;
+                    if found < minimum {
+                        return Err(Error::PolicyBelowMinimum {
+                            rule,
+                            minimum: minimum.into(),
+                            found: found.into(),
+                        });
+                    }
+                }
+            }
+        }
+        check_allowed("measurements", &self.measurements, &report.measurement)?;
+        check_exact("report_data", &self.report_data, &report.report_data)?;
+        check_exact("host_data", &self.host_data, &report.host_data)?;
+        check_exact("family_id", &self.family_id, &report.family_id)?;
+        check_exact("image_id", &self.image_id, &report.image_id)?;
+        check_allowed(
+            "id_key_digests",
+            &self.id_key_digests,
+            &report.id_key_digest,
+        )?;
+        check_allowed(
+            "author_key_digests",
+            &self.author_key_digests,
+            &report.author_key_digest,
+        )?;
+        check_allowed("chip_ids", &self.chip_ids, &report.chip_id)?;
+        if let Some(products) = &self.products
+            && !products.contains(&product)
+        {
+            return Err(Error::PolicyNotAllowed {
+                rule: "products",
+                found: product.name().to_owned(),
+                allowed: products.len(),
+            });
+        }
+        if let Some(req) = &self.platform {
+            let info = report.platform_info;
+            let rules = [
+                (
+                    req.require_smt_disabled,
+                    !info.smt_enabled(),
+                    "platform.require_smt_disabled",
+                ),
+                (
+                    req.require_tsme_enabled,
+                    info.tsme_enabled(),
+                    "platform.require_tsme_enabled",
+                ),
+                (
+                    req.require_ecc_enabled,
+                    info.ecc_enabled(),
+                    "platform.require_ecc_enabled",
+                ),
+                (
+                    req.require_rapl_disabled,
+                    info.rapl_disabled(),
+                    "platform.require_rapl_disabled",
+                ),
+                (
+                    req.require_ciphertext_hiding,
+                    info.ciphertext_hiding_enabled(),
+                    "platform.require_ciphertext_hiding",
+                ),
+                (
+                    req.require_alias_check_complete,
+                    info.alias_check_complete(),
+                    "platform.require_alias_check_complete",
+                ),
+            ];
+            if let Some((_, _, rule)) = rules.iter().find(|(required, met, _)| *required && !met) {
+                return Err(Error::PolicyPlatform {
+                    rule,
+                    platform_info: info.0,
+                });
+            }
+        }
+        Ok(())
+    }
+}
