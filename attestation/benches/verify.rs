@@ -37,10 +37,17 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("snp");
     g.bench_function("bare_p384_verify", |b| {
-        b.iter(|| key.verify_sig(black_box(&bytes[..SIGNED_LEN]), black_box(&rs)).unwrap())
+        b.iter(|| {
+            key.verify_sig(black_box(&bytes[..SIGNED_LEN]), black_box(&rs))
+                .unwrap()
+        })
     });
     g.bench_function("report_with_cached_chain", |b| {
-        b.iter(|| verifier.verify_with_chain(black_box(&bytes), &chain).unwrap())
+        b.iter(|| {
+            verifier
+                .verify_with_chain(black_box(&bytes), &chain)
+                .unwrap()
+        })
     });
     g.bench_function("chain_and_report", |b| {
         b.iter(|| verifier.verify(black_box(&input), black_box(&vek)).unwrap())
