@@ -1,1 +1,80 @@
-fn main() {}
+//! `assay`: the command line of Assay.
+//!
+//! Exit status: 0 when the command succeeded (for `verify`: every check passed), 1 when a check
+//! failed or an input could not be used, 2 for a malformed command line.
+
+#![forbid(unsafe_code)]
+
+mod kds;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Assay: provable data attribution for model fine-tunes, attested by AMD SEV-SNP.
+#[derive(Parser)]
+#[command(name = "assay", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Verify attestation evidence.
+    #[command(subcommand)]
+    Verify(VerifyCommand),
+    /// AMD Key Distribution Service: certificate URLs and downloads.
+    #[command(subcommand)]
+    Kds(kds::KdsCommand),
+}
+
+#[derive(Subcommand)]
+enum VerifyCommand {
+    /// Verify an SEV-SNP attestation report: signature, AMD chain, TCB, chip id and policy.
+    Report(ReportArgs),
+}
+
+/// Arguments of `assay verify report`.
+#[derive(Args)]
+pub struct ReportArgs {
+    /// The report: 1184 bytes, an SNP_REPORT response, an Azure HCL report, or hex text.
+    pub report: PathBuf,
+    /// Folder with the VCEK or VLEK (vcek.pem/.der) and optionally ask.pem/ark.pem; AMD's
+    /// intermediates are built in and only AMD's ARKs are trusted.
+    #[arg(long)]
+    pub certs: PathBuf,
+    /// Policy file (TOML, see docs/policy.md). Without one, debug guests are refused and nothing
+    /// else is required.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// A CRL (DER or PEM) from AMD's KDS to check the chain against; repeatable.
+    #[arg(long)]
+    pub crl: Vec<PathBuf>,
+    /// Check certificate and CRL validity at this time (RFC 3339) instead of now.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Also trust this root certificate (a simulated AMD-SP's ARK, for tests); repeatable.
+    #[arg(long = "trust-root")]
+    pub trust_root: Vec<PathBuf>,
+    /// Print the parsed report and every check's outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Verify(VerifyCommand::Report(args)) => verify::run(&args),
+        Command::Kds(cmd) => kds::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -31,7 +31,8 @@ pub fn manifest() -> Value {
 }
 
 pub fn sim_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/sim")
+    // Every crate of the workspace sits one folder below its root.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../attestation/testdata/sim")
 }
 
 pub fn time(s: &str) -> OffsetDateTime {

@@ -1,0 +1,121 @@
+//! `assay verify report`.
+
+use std::process::ExitCode;
+
+use assay_attestation::kds::{load_certificate_dir, read_crl_file, read_report_file};
+use assay_attestation::validate::Policy;
+use assay_attestation::verify::{TrustStore, parse_certificates};
+use assay_attestation::{Error, Verifier};
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::ReportArgs;
+
+fn io(path: &std::path::Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Reads every input named on the command line into a verifier; any unusable input is an error
+/// naming it.
+fn verifier(args: &ReportArgs) -> Result<Verifier, String> {
+    let at = match &args.at {
+        None => OffsetDateTime::now_utc(),
+        Some(s) => OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
+            format!("--at {s:?} is not an RFC 3339 time such as 2025-01-31T12:00:00Z: {e}")
+        })?,
+    };
+    let mut trust = TrustStore::amd();
+    for path in &args.trust_root {
+        let bytes = std::fs::read(path).map_err(|e| io(path, e).to_string())?;
+        for cert in
+            parse_certificates(&bytes, &path.display().to_string()).map_err(|e| e.to_string())?
+        {
+            trust = trust.with_test_root(cert).map_err(|e| e.to_string())?;
+        }
+    }
+    let policy = match &args.policy {
+        None => Policy::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| io(path, e).to_string())?;
+            Policy::from_toml(&text, &path.display().to_string()).map_err(|e| e.to_string())?
+        }
+    };
+    let crls = args
+        .crl
+        .iter()
+        .map(|p| read_crl_file(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    Ok(Verifier {
+        trust,
+        at,
+        crls,
+        policy,
+    })
+}
+
+pub fn run(args: &ReportArgs) -> Result<ExitCode, String> {
+    let verifier = verifier(args)?;
+    let input = read_report_file(&args.report).map_err(|e| e.to_string())?;
+    let certs = load_certificate_dir(&args.certs).map_err(|e| e.to_string())?;
+    let at = verifier.at.format(&Rfc3339).unwrap_or_default();
+    match verifier.verify(&input, &certs) {
+        Ok(accepted) => {
+            if args.json {
+                let out = json!({
+                    "accepted": true,
+                    "verified_at": at,
+                    "product": accepted.product,
+                    "signer": accepted.signer,
+                    "amd_root": accepted.amd_root,
+                    "envelope": accepted.envelope,
+                    "report": accepted.report,
+                    "checks": accepted.checks,
+                });
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&out).expect("serialisable")
+                );
+            } else {
+                let root = if accepted.amd_root {
+                    "AMD root"
+                } else {
+                    "TEST ROOT (not AMD)"
+                };
+                println!(
+                    "accepted: {} report v{} signed by {:?} ({root}); measurement {}",
+                    accepted.product,
+                    accepted.report.version(),
+                    accepted.signer,
+                    hex::encode(accepted.report.measurement)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(rejected) => {
+            if args.json {
+                let out = json!({
+                    "accepted": false,
+                    "verified_at": at,
+                    "error": { "check": rejected.error.check(), "message": rejected.error.to_string() },
+                    "report": rejected.report,
+                    "checks": rejected.checks,
+                });
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&out).expect("serialisable")
+                );
+            }
+            eprintln!(
+                "rejected: {} check failed: {}",
+                rejected.error.check(),
+                rejected.error
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

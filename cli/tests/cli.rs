@@ -1,0 +1,335 @@
+//! `assay` as a process: exit codes, the one-line verdict, JSON output, and input errors.
+
+#[path = "../../attestation/tests/common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+
+fn assay(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(args)
+        .output()
+        .expect("assay runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A certificate folder with just one VEK file copied from the vectors.
+fn cert_dir(vek_rel: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let name = if vek_rel.ends_with(".pem") {
+        "vcek.pem"
+    } else {
+        "vcek.der"
+    };
+    std::fs::copy(vectors().join(vek_rel), dir.path().join(name)).unwrap();
+    dir
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+const GENOA_AT: &str = "2025-08-09T00:00:00Z";
+
+fn genoa() -> (String, tempfile::TempDir) {
+    (
+        path(&vectors().join("oak/genoa_oc_report.bin")).to_owned(),
+        cert_dir("oak/genoa_oc_vcek.der"),
+    )
+}
+
+#[test]
+fn genuine_report_is_accepted() {
+    let (report, certs) = genoa();
+    let o = assay(&[
+        "verify",
+        "report",
+        &report,
+        "--certs",
+        path(certs.path()),
+        "--at",
+        GENOA_AT,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("accepted: Genoa report v5 signed by Vcek (AMD root)"));
+}
+
+#[test]
+fn json_lists_the_report_and_every_check() {
+    let (report, certs) = genoa();
+    let o = assay(&[
+        "verify",
+        "report",
+        &report,
+        "--certs",
+        path(certs.path()),
+        "--at",
+        GENOA_AT,
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["accepted"], true);
+    assert_eq!(v["product"], "Genoa");
+    assert_eq!(v["report"]["version"], "5");
+    assert_eq!(v["checks"].as_array().unwrap().len(), 7);
+    assert_eq!(v["report"]["chip_id"].as_str().unwrap().len(), 128);
+}
+
+#[test]
+fn tampered_report_fails_with_one_line_naming_the_signature_check() {
+    let (report, certs) = genoa();
+    let mut bytes = std::fs::read(&report).unwrap();
+    bytes[0x95] ^= 0x80; // inside MEASUREMENT
+    let dir = tempfile::tempdir().unwrap();
+    let tampered = dir.path().join("tampered.bin");
+    std::fs::write(&tampered, bytes).unwrap();
+    let o = assay(&[
+        "verify",
+        "report",
+        path(&tampered),
+        "--certs",
+        path(certs.path()),
+        "--at",
+        GENOA_AT,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("rejected: signature check failed"), "{err}");
+
+    let o = assay(&[
+        "verify",
+        "report",
+        path(&tampered),
+        "--certs",
+        path(certs.path()),
+        "--at",
+        GENOA_AT,
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["accepted"], false);
+    assert_eq!(v["error"]["check"], "signature");
+}
+
+#[test]
+fn debug_guest_needs_a_policy_that_allows_it() {
+    let report = vectors().join("go-sev-guest/attestation.bin");
+    let certs = cert_dir("go-sev-guest/vcek.testcer");
+    let at = "2022-09-25T00:55:28Z";
+    let o = assay(&[
+        "verify",
+        "report",
+        path(&report),
+        "--certs",
+        path(certs.path()),
+        "--at",
+        at,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("rejected: policy check failed"),
+        "{}",
+        stderr(&o)
+    );
+
+    let policy = certs.path().join("policy.toml");
+    std::fs::write(&policy, "allow_debug = true\nvmpl = 0\n").unwrap();
+    let o = assay(&[
+        "verify",
+        "report",
+        path(&report),
+        "--certs",
+        path(certs.path()),
+        "--at",
+        at,
+        "--policy",
+        path(&policy),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    std::fs::write(&policy, "allow_debug = true\nvmpl = 2\n").unwrap();
+    let o = assay(&[
+        "verify",
+        "report",
+        path(&report),
+        "--certs",
+        path(certs.path()),
+        "--at",
+        at,
+        "--policy",
+        path(&policy),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("vmpl must be 2"), "{}", stderr(&o));
+}
+
+#[test]
+fn crl_option_is_checked() {
+    let report = vectors().join("oak/milan_oc_release_report.bin");
+    let certs = cert_dir("oak/milan_oc_release_vcek.der");
+    let crl = vectors().join("openpcc/test_amd_milan_crl.pem");
+    let ok = assay(&[
+        "verify",
+        "report",
+        path(&report),
+        "--certs",
+        path(certs.path()),
+        "--crl",
+        path(&crl),
+        "--at",
+        "2025-06-01T00:00:00Z",
+    ]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let stale = assay(&[
+        "verify",
+        "report",
+        path(&report),
+        "--certs",
+        path(certs.path()),
+        "--crl",
+        path(&crl),
+        "--at",
+        "2026-11-24T00:00:00Z",
+    ]);
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(
+        stderr(&stale).starts_with("rejected: crl check failed"),
+        "{}",
+        stderr(&stale)
+    );
+}
+
+#[test]
+fn test_root_is_trusted_only_when_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("sim.bin");
+    std::fs::write(&report, sim_sign(sim_report(|_| {}), "vcek.pk8")).unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    for f in ["vcek.pem", "ask.pem"] {
+        std::fs::copy(sim_dir().join(f), certs.join(f)).unwrap();
+    }
+    let at = "2025-01-01T00:00:00Z";
+    let o = assay(&[
+        "verify",
+        "report",
+        path(&report),
+        "--certs",
+        path(&certs),
+        "--at",
+        at,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("rejected: chain check failed"),
+        "{}",
+        stderr(&o)
+    );
+    let ark = sim_dir().join("ark.pem");
+    let o = assay(&[
+        "verify",
+        "report",
+        path(&report),
+        "--certs",
+        path(&certs),
+        "--at",
+        at,
+        "--trust-root",
+        path(&ark),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("TEST ROOT (not AMD)"));
+}
+
+#[test]
+fn unusable_inputs_are_named() {
+    let (report, certs) = genoa();
+    let c = path(certs.path());
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["verify", "report", "/nonexistent/report.bin", "--certs", c],
+            "/nonexistent/report.bin",
+        ),
+        (
+            &["verify", "report", &report, "--certs", "/nonexistent/certs"],
+            "/nonexistent/certs",
+        ),
+        (
+            &[
+                "verify",
+                "report",
+                &report,
+                "--certs",
+                c,
+                "--at",
+                "2025-13-01",
+            ],
+            "--at",
+        ),
+        (
+            &[
+                "verify",
+                "report",
+                &report,
+                "--certs",
+                c,
+                "--policy",
+                "/nonexistent/p.toml",
+            ],
+            "/nonexistent/p.toml",
+        ),
+        (
+            &["verify", "report", &report, "--certs", c, "--crl", &report],
+            "CRL",
+        ),
+    ];
+    for (args, needle) in cases {
+        let o = assay(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+    }
+    let bad_policy = certs.path().join("bad.toml");
+    std::fs::write(&bad_policy, "measurements = [\"00\"]").unwrap();
+    let o = assay(&[
+        "verify",
+        "report",
+        &report,
+        "--certs",
+        c,
+        "--policy",
+        path(&bad_policy),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("measurements"), "{}", stderr(&o));
+    // A malformed command line is clap's exit 2.
+    assert_eq!(assay(&["verify", "report"]).status.code(), Some(2));
+}
+
+#[test]
+fn kds_urls_use_reported_tcb_and_need_a_product_for_v2() {
+    let lit = path(&vectors().join("lit-sev-snp-utils/guest_report.bin")).to_owned();
+    let o = assay(&["kds", "urls", &lit]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--product"), "{}", stderr(&o));
+    let o = assay(&["kds", "urls", &lit, "--product", "Milan"]);
+    assert_eq!(o.status.code(), Some(0));
+    // REPORTED_TCB snp=5, not CURRENT_TCB snp=6.
+    assert!(stdout(&o).contains("snpSPL=05"), "{}", stdout(&o));
+    let (genoa, _) = genoa();
+    let o = assay(&["kds", "urls", &genoa, "--product", "Milan"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("contradicts"), "{}", stderr(&o));
+}
