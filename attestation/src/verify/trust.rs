@@ -22,7 +22,8 @@ const PINNED_ARKS: [(Product, &str); 3] = [
     ),
 ];
 
-/// A root certificate the verifier ends chains at.
+/// A root certificate the verifier ends chains at. Its self-signature is checked once, when it
+/// enters a [`TrustStore`].
 #[derive(Clone, Debug)]
 pub struct TrustAnchor {
     /// The product whose chips chain to this root.
@@ -47,12 +48,14 @@ fn pinned() -> &'static [TrustAnchor] {
         PINNED_ARKS
             .iter()
             .map(|(product, pem)| {
-                let mut certs =
-                    parse_certificates(pem.as_bytes(), &format!("pinned ARK-{product}"))
-                        .expect("pinned ARK parses (tested)");
+                let cert = parse_certificates(pem.as_bytes(), &format!("pinned ARK-{product}"))
+                    .expect("pinned ARK parses (tested)")
+                    .remove(0);
+                cert.check_signed_by(&cert)
+                    .expect("pinned ARK is self-signed (tested)");
                 TrustAnchor {
                     product: *product,
-                    cert: certs.remove(0),
+                    cert,
                     is_amd: true,
                 }
             })
