@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod kds;
+mod measure;
 mod verify;
 
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ use clap::{Args, Parser, Subcommand};
 /// Assay: provable data attribution for model fine-tunes, attested by AMD SEV-SNP.
 #[derive(Parser)]
 #[command(name = "assay", version, about)]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -29,6 +30,8 @@ enum Command {
     /// AMD Key Distribution Service: certificate URLs and downloads.
     #[command(subcommand)]
     Kds(kds::KdsCommand),
+    /// Compute the expected launch measurement of a confidential VM (sev-snp-measure's flags).
+    Measure(Box<measure::MeasureArgs>),
 }
 
 #[derive(Subcommand)]
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Verify(VerifyCommand::Report(args)) => verify::run(&args),
         Command::Kds(cmd) => kds::run(cmd),
+        Command::Measure(args) => Ok(measure::run(&args)),
     };
     match result {
         Ok(code) => code,
