@@ -214,3 +214,82 @@ fn policy_file_errors_name_the_field() {
         );
     }
 }
+
+fn reference(measurement: [u8; 48], mode: &str) -> assay_measurements::reference::ReferenceValues {
+    use assay_measurements::reference::{Artifact, FORMAT, ReferenceValues};
+    ReferenceValues {
+        format: FORMAT.into(),
+        name: "enclave".into(),
+        mode: mode.into(),
+        measurement: hex::encode(measurement),
+        vcpus: Some(1),
+        vcpu_sig: None,
+        vmm_type: "QEMU".into(),
+        guest_features: None,
+        append: None,
+        firmware: Artifact::of(b"ovmf"),
+        kernel: None,
+        initrd: None,
+    }
+}
+
+#[test]
+fn reference_values_become_the_measurement_allowlist() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("refs")).unwrap();
+    reference([0x11; 48], "snp")
+        .save(&dir.path().join("refs/a.toml"))
+        .unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, "reference_values = [\"refs/a.toml\"]\n").unwrap();
+    let p = Policy::load(&path).unwrap();
+    p.check(&sim_report(|_| {}), Product::Milan).unwrap();
+    let e = p
+        .check(&sim_report(|r| r.measurement = [0x12; 48]), Product::Milan)
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::PolicyNotAllowed {
+                rule: "measurements",
+                ..
+            }
+        ),
+        "{e}"
+    );
+
+    // Added to an explicit list, not replacing it.
+    std::fs::write(
+        &path,
+        format!(
+            "measurements = [\"{}\"]\nreference_values = [\"refs/a.toml\"]\n",
+            hex::encode([0x12; 48])
+        ),
+    )
+    .unwrap();
+    let p = Policy::load(&path).unwrap();
+    p.check(&sim_report(|r| r.measurement = [0x12; 48]), Product::Milan)
+        .unwrap();
+    p.check(&sim_report(|_| {}), Product::Milan).unwrap();
+
+    // A missing file and a non-SNP reference are errors naming them.
+    std::fs::write(&path, "reference_values = [\"refs/missing.toml\"]\n").unwrap();
+    let e = Policy::load(&path).unwrap_err();
+    assert!(e.to_string().contains("missing.toml"), "{e}");
+    reference([0; 48], "seves")
+        .save(&dir.path().join("refs/b.toml"))
+        .unwrap_or(());
+    let mut p = Policy::default();
+    let seves = reference([0; 48], "seves");
+    assert!(matches!(
+        p.allow_reference(&seves, "b.toml"),
+        Err(Error::PolicyFile { .. })
+    ));
+    // from_toml cannot resolve relative paths and says so.
+    let e = Policy::from_toml("reference_values = [\"a.toml\"]", "p.toml").unwrap_err();
+    assert!(e.to_string().contains("Policy::load"), "{e}");
+    assert!(matches!(
+        Policy::load(&dir.path().join("nope.toml")),
+        Err(Error::Io { .. })
+    ));
+}

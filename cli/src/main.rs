@@ -53,6 +53,10 @@ pub struct ReportArgs {
     /// else is required.
     #[arg(long)]
     pub policy: Option<PathBuf>,
+    /// Reference values (`assay measure --reference`): allow this enclave build's measurement;
+    /// repeatable. With reference values, only the measurements they name are accepted.
+    #[arg(long)]
+    pub reference: Vec<PathBuf>,
     /// A CRL (DER or PEM) from AMD's KDS to check the chain against; repeatable.
     #[arg(long)]
     pub crl: Vec<PathBuf>,

@@ -6,6 +6,7 @@ use assay_attestation::kds::{load_certificate_dir, read_crl_file, read_report_fi
 use assay_attestation::validate::Policy;
 use assay_attestation::verify::{TrustStore, parse_certificates};
 use assay_attestation::{Error, Verifier};
+use assay_measurements::reference::ReferenceValues;
 use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -37,13 +38,16 @@ fn verifier(args: &ReportArgs) -> Result<Verifier, String> {
             trust = trust.with_test_root(cert).map_err(|e| e.to_string())?;
         }
     }
-    let policy = match &args.policy {
+    let mut policy = match &args.policy {
         None => Policy::default(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| io(path, e).to_string())?;
-            Policy::from_toml(&text, &path.display().to_string()).map_err(|e| e.to_string())?
-        }
+        Some(path) => Policy::load(path).map_err(|e| e.to_string())?,
     };
+    for path in &args.reference {
+        let reference = ReferenceValues::load(path).map_err(|e| e.to_string())?;
+        policy
+            .allow_reference(&reference, &path.display().to_string())
+            .map_err(|e| e.to_string())?;
+    }
     let crls = args
         .crl
         .iter()

@@ -333,3 +333,67 @@ fn kds_urls_use_reported_tcb_and_need_a_product_for_v2() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("contradicts"), "{}", stderr(&o));
 }
+
+#[test]
+fn reference_values_restrict_the_measurement() {
+    use assay_measurements::reference::{Artifact, FORMAT, ReferenceValues};
+    let (report, certs) = genoa();
+    let c = path(certs.path());
+    let make = |measurement: &str| ReferenceValues {
+        format: FORMAT.into(),
+        name: "demo".into(),
+        mode: "snp".into(),
+        measurement: measurement.into(),
+        vcpus: None,
+        vcpu_sig: None,
+        vmm_type: "QEMU".into(),
+        guest_features: None,
+        append: None,
+        firmware: Artifact::of(b"ovmf"),
+        kernel: None,
+        initrd: None,
+    };
+    let genoa_measurement = "c57729018b0a6fb90dc17bb138b0aa35e4401004283ff4a2c24d3739ff3750f52384370e77b7032862a08c440a9bc4dc";
+    let good = certs.path().join("good.ref");
+    make(genoa_measurement).save(&good).unwrap();
+    let other = certs.path().join("other.ref");
+    make(&"00".repeat(48)).save(&other).unwrap();
+    let o = assay(&[
+        "verify",
+        "report",
+        &report,
+        "--certs",
+        c,
+        "--at",
+        GENOA_AT,
+        "--reference",
+        path(&good),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = assay(&[
+        "verify",
+        "report",
+        &report,
+        "--certs",
+        c,
+        "--at",
+        GENOA_AT,
+        "--reference",
+        path(&other),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("measurements"), "{}", stderr(&o));
+    let o = assay(&[
+        "verify",
+        "report",
+        &report,
+        "--certs",
+        c,
+        "--at",
+        GENOA_AT,
+        "--reference",
+        "/nonexistent.ref",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("/nonexistent.ref"), "{}", stderr(&o));
+}

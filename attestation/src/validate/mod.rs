@@ -8,6 +8,9 @@
 
 mod hexfield;
 
+use std::path::Path;
+
+use assay_measurements::reference::ReferenceValues;
 use serde::Deserialize;
 
 use crate::Error;
@@ -71,6 +74,9 @@ pub struct Policy {
     pub min_tcb: Option<MinTcb>,
     /// Allowed MEASUREMENTs (hex, 48 bytes each).
     pub measurements: Option<Vec<Hex<48>>>,
+    /// Reference-values files (`assay measure --reference`), relative to the policy file; each
+    /// adds its measurement to `measurements`. Resolved by [`Policy::load`].
+    pub reference_values: Option<Vec<String>>,
     /// Exact REPORT_DATA (hex, 64 bytes).
     pub report_data: Option<Hex<64>>,
     /// Exact HOST_DATA (hex, 32 bytes).
@@ -126,8 +132,64 @@ fn check_exact<const N: usize>(
 }
 
 impl Policy {
-    /// Parses a policy from TOML; `origin` (a path) names it in errors.
+    /// Reads a policy file, loading the reference-values files it names (relative to it).
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: origin.clone(),
+            source,
+        })?;
+        let mut policy = Self::parse(&text, &origin)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for file in policy.reference_values.take().unwrap_or_default() {
+            let reference =
+                ReferenceValues::load(&base.join(&file)).map_err(|e| Error::PolicyFile {
+                    path: origin.clone(),
+                    reason: format!("reference_values: {e}"),
+                })?;
+            policy.allow_reference(&reference, &file)?;
+        }
+        Ok(policy)
+    }
+
+    /// Adds an enclave build's expected measurement to the allowlist. `origin` names the
+    /// reference in errors.
+    pub fn allow_reference(
+        &mut self,
+        reference: &ReferenceValues,
+        origin: &str,
+    ) -> Result<(), Error> {
+        let measurement = reference
+            .measurement_bytes()
+            .and_then(|m| <[u8; 48]>::try_from(m).ok())
+            .filter(|_| reference.mode == "snp")
+            .ok_or_else(|| Error::PolicyFile {
+                path: origin.to_owned(),
+                reason: format!(
+                    "reference values for mode {:?}: only an SNP measurement (48 bytes) can be allowed",
+                    reference.mode
+                ),
+            })?;
+        self.measurements
+            .get_or_insert_with(Vec::new)
+            .push(Hex(measurement));
+        Ok(())
+    }
+
+    /// Parses a policy from TOML; `origin` (a path) names it in errors. A policy naming
+    /// `reference_values` must be read with [`Policy::load`], which knows where it lies.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, Error> {
+        let policy = Self::parse(text, origin)?;
+        if policy.reference_values.is_some() {
+            return Err(Error::PolicyFile {
+                path: origin.to_owned(),
+                reason: "reference_values are paths relative to the policy file: load it with Policy::load".into(),
+            });
+        }
+        Ok(policy)
+    }
+
+    fn parse(text: &str, origin: &str) -> Result<Self, Error> {
         let policy: Policy = toml::from_str(text).map_err(|e| Error::PolicyFile {
             path: origin.to_owned(),
             reason: e.to_string(),
@@ -144,6 +206,10 @@ impl Policy {
             ),
             ("chip_ids", policy.chip_ids.as_ref().map(Vec::len)),
             ("products", policy.products.as_ref().map(Vec::len)),
+            (
+                "reference_values",
+                policy.reference_values.as_ref().map(Vec::len),
+            ),
         ];
         if let Some((key, _)) = empty.iter().find(|(_, n)| *n == Some(0)) {
             return Err(Error::PolicyFile {
