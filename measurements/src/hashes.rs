@@ -43,11 +43,17 @@ impl KernelHashes {
     /// The same with the kernel's hash already computed (the kernel is the largest input, and
     /// hashing it can run beside the firmware's pages).
     pub fn from_kernel_hash(kernel: [u8; 32], initrd: Option<&[u8]>, append: Option<&str>) -> Self {
+        KernelHashes::from_hashes(kernel, sha256(initrd.unwrap_or(&[])), append)
+    }
+
+    /// From the SHA-256s of kernel and initrd (of the empty string when there is none) and the
+    /// command line.
+    pub fn from_hashes(kernel: [u8; 32], initrd: [u8; 32], append: Option<&str>) -> Self {
         let mut cmdline = append.unwrap_or("").as_bytes().to_vec();
         cmdline.push(0);
         KernelHashes {
             kernel,
-            initrd: sha256(initrd.unwrap_or(&[])),
+            initrd,
             cmdline: sha256(&cmdline),
         }
     }

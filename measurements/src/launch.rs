@@ -20,12 +20,8 @@ use crate::vmsa::{BSP_EIP, svsm_vmsa_page, vmsa_page};
 pub struct Launch<'a> {
     /// The firmware image (OVMF), loaded to end at 4 GiB.
     pub firmware: &'a [u8],
-    /// Kernel for a measured direct boot.
-    pub kernel: Option<&'a [u8]>,
-    /// Initrd (needs a kernel).
-    pub initrd: Option<&'a [u8]>,
-    /// Kernel command line (needs a kernel); empty is the same as none.
-    pub append: Option<&'a str>,
+    /// A measured direct boot of a kernel (with initrd and command line), if any.
+    pub boot: Option<DirectBoot<'a>>,
     /// Number of vCPUs.
     pub vcpus: u32,
     /// CPUID signature of the vCPUs (RDX at reset under QEMU).
@@ -39,28 +35,39 @@ pub struct Launch<'a> {
     pub firmware_digest: Option<[u8; 48]>,
 }
 
+/// The kernel, initrd and command line of a measured direct boot: only their SHA-256s enter the
+/// measurement, so they can be given as bytes or as hashes computed elsewhere (streamed from
+/// disk, say).
+#[derive(Clone, Copy, Debug)]
+pub enum DirectBoot<'a> {
+    /// The inputs themselves, hashed here.
+    Files {
+        /// Kernel image.
+        kernel: &'a [u8],
+        /// Initrd, if any.
+        initrd: Option<&'a [u8]>,
+        /// Command line, if any; empty is the same as none.
+        append: Option<&'a str>,
+    },
+    /// Their hashes.
+    Hashed(KernelHashes),
+}
+
 /// Below this size the kernel is hashed on the calling thread: a thread costs more than it saves.
 const PARALLEL_KERNEL_MIN: usize = 1 << 20;
 
 fn kernel_hashes(l: &Launch<'_>, kernel_hash: Option<[u8; 32]>) -> Option<KernelHashes> {
-    l.kernel.map(|k| match kernel_hash {
-        Some(h) => KernelHashes::from_kernel_hash(h, l.initrd, l.append),
-        None => KernelHashes::new(k, l.initrd, l.append),
+    l.boot.map(|boot| match boot {
+        DirectBoot::Hashed(h) => h,
+        DirectBoot::Files {
+            kernel,
+            initrd,
+            append,
+        } => match kernel_hash {
+            Some(h) => KernelHashes::from_kernel_hash(h, initrd, append),
+            None => KernelHashes::new(kernel, initrd, append),
+        },
     })
-}
-
-fn check_arguments(l: &Launch<'_>) -> Result<(), Error> {
-    if l.kernel.is_none() && l.initrd.is_some() {
-        return Err(Error::Argument(
-            "--kernel required when using --initrd".into(),
-        ));
-    }
-    if l.kernel.is_none() && l.append.is_some_and(|a| !a.is_empty()) {
-        return Err(Error::Argument(
-            "--kernel required when using --append".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// The VMSA pages of `vcpus` vCPUs: the boot processor at the reset vector, the others at the
@@ -170,13 +177,17 @@ pub fn snp_ovmf_hash(firmware: &[u8]) -> Result<[u8; 48], Error> {
 
 /// The SNP launch digest: the MEASUREMENT of the guest's attestation reports.
 pub fn snp_launch_digest(l: &Launch<'_>) -> Result<[u8; 48], Error> {
-    check_arguments(l)?;
     let fw = Firmware::parse(l.firmware, FOUR_GIB)?;
     // The kernel's SHA-256 and the firmware's SHA-384 pages are the bulk of the work and
     // independent: with a large kernel, hash it on a second thread meanwhile.
-    let parallel = l
-        .kernel
-        .filter(|k| k.len() >= PARALLEL_KERNEL_MIN && l.firmware_digest.is_none());
+    let parallel = match l.boot {
+        Some(DirectBoot::Files { kernel, .. })
+            if kernel.len() >= PARALLEL_KERNEL_MIN && l.firmware_digest.is_none() =>
+        {
+            Some(kernel)
+        }
+        _ => None,
+    };
     let (ld, kernel_hash) = std::thread::scope(|scope| {
         let kernel = parallel.map(|k| {
             scope.spawn(move || -> [u8; 32] {
@@ -208,7 +219,6 @@ pub fn snp_launch_digest(l: &Launch<'_>) -> Result<[u8; 48], Error> {
 }
 
 fn sev_hash(l: &Launch<'_>, fw: &Firmware<'_>) -> Result<Context, Error> {
-    check_arguments(l)?;
     let mut ctx = Context::new(&SHA256);
     ctx.update(fw.data());
     if let Some(hashes) = kernel_hashes(l, None) {

@@ -27,6 +27,6 @@ pub mod vmsa;
 
 pub use error::Error;
 pub use launch::{
-    Launch, SvsmLaunch, sev_launch_digest, seves_launch_digest, snp_launch_digest, snp_ovmf_hash,
-    svsm_launch_digest,
+    DirectBoot, Launch, SvsmLaunch, sev_launch_digest, seves_launch_digest, snp_launch_digest,
+    snp_ovmf_hash, svsm_launch_digest,
 };

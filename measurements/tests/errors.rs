@@ -4,20 +4,26 @@
 mod common;
 
 use assay_measurements::vcpu::VmmType;
-use assay_measurements::{Error, Launch};
+use assay_measurements::{DirectBoot, Error, Launch};
 use common::*;
 
 fn launch(fw: &[u8]) -> Launch<'_> {
     Launch {
         firmware: fw,
-        kernel: None,
-        initrd: None,
-        append: None,
+        boot: None,
         vcpus: 2,
         vcpu_sig: 0xa00f11,
         vmm: VmmType::Qemu,
         guest_features: 1,
         firmware_digest: None,
+    }
+}
+
+fn files(kernel: &[u8]) -> DirectBoot<'_> {
+    DirectBoot::Files {
+        kernel,
+        initrd: None,
+        append: None,
     }
 }
 
@@ -47,7 +53,7 @@ fn a_complete_synthetic_firmware_measures() {
         let mut l = launch(&fw);
         l.vmm = vmm;
         assay_measurements::snp_launch_digest(&l).unwrap();
-        l.kernel = Some(&kernel);
+        l.boot = Some(files(&kernel));
         assay_measurements::snp_launch_digest(&l).unwrap();
         assay_measurements::seves_launch_digest(&l).unwrap();
         assay_measurements::sev_launch_digest(&l).unwrap();
@@ -90,7 +96,7 @@ fn kernel_needs_a_hashes_section_and_table() {
     img.sections.as_mut().unwrap().pop();
     let fw = img.build();
     let mut l = launch(&fw);
-    l.kernel = Some(&kernel);
+    l.boot = Some(files(&kernel));
     assert!(matches!(
         assay_measurements::snp_launch_digest(&l),
         Err(Error::NoKernelHashesSection)
@@ -100,7 +106,7 @@ fn kernel_needs_a_hashes_section_and_table() {
     img.entries.remove(1);
     let fw = img.build();
     let mut l = launch(&fw);
-    l.kernel = Some(&kernel);
+    l.boot = Some(files(&kernel));
     let e = assay_measurements::snp_launch_digest(&l).unwrap_err();
     assert!(
         matches!(
@@ -117,26 +123,7 @@ fn kernel_needs_a_hashes_section_and_table() {
         Err(Error::NoHashesTable)
     ));
     // Without a kernel, the hashes section is zero pages and no table is needed.
-    l.kernel = None;
-    assay_measurements::snp_launch_digest(&l).unwrap();
-}
-
-#[test]
-fn initrd_or_append_without_kernel_is_an_argument_error() {
-    let fw = full().build();
-    let initrd = b"i".to_vec();
-    let mut l = launch(&fw);
-    l.initrd = Some(&initrd);
-    assert!(
-        matches!(assay_measurements::snp_launch_digest(&l), Err(Error::Argument(m)) if m.contains("--initrd"))
-    );
-    let mut l = launch(&fw);
-    l.append = Some("console=ttyS0");
-    assert!(
-        matches!(assay_measurements::snp_launch_digest(&l), Err(Error::Argument(m)) if m.contains("--append"))
-    );
-    // An empty command line is the same as none.
-    l.append = Some("");
+    l.boot = None;
     assay_measurements::snp_launch_digest(&l).unwrap();
 }
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use assay_measurements::vcpu::{VCPU_TYPES, VmmType, vcpu_type_sig};
-use assay_measurements::{Launch, SvsmLaunch};
+use assay_measurements::{DirectBoot, Launch, SvsmLaunch};
 use common::*;
 
 fn oracle() -> Option<String> {
@@ -146,9 +146,11 @@ fn random_launches_agree_with_sev_snp_measure() {
         let initrd_bytes = std::fs::read(&initrd).unwrap();
         let l = Launch {
             firmware: &fw,
-            kernel: with_kernel.then_some(kernel_bytes.as_slice()),
-            initrd: with_initrd.then_some(initrd_bytes.as_slice()),
-            append,
+            boot: with_kernel.then_some(DirectBoot::Files {
+                kernel: &kernel_bytes,
+                initrd: with_initrd.then_some(initrd_bytes.as_slice()),
+                append,
+            }),
             vcpus,
             vcpu_sig: vcpu_type_sig(vcpu_type).unwrap(),
             vmm: vmm.parse::<VmmType>().unwrap(),

@@ -14,7 +14,7 @@ use assay_measurements::hashes::KernelHashes;
 use assay_measurements::ovmf::{FOUR_GIB, Firmware};
 use assay_measurements::vcpu::{VmmType, cpu_sig, vcpu_type_sig};
 use assay_measurements::vmsa::{BSP_EIP, vmsa_page};
-use assay_measurements::{Error, Launch};
+use assay_measurements::{DirectBoot, Error, Launch};
 use aws_lc_rs::digest;
 use base64::Engine;
 use serde_json::Value;
@@ -102,18 +102,31 @@ fn vcpu_signature(x: &Value) -> u32 {
     }
 }
 
-fn launch<'a>(x: &'a Value, inputs: &'a Inputs) -> Option<Launch<'a>> {
+/// The launch a vector describes: `None` when an input is absent, `Err` for a command line the
+/// CLI refuses before measuring.
+fn launch<'a>(x: &'a Value, inputs: &'a Inputs) -> Option<Result<Launch<'a>, ()>> {
     let file = |key: &str| -> Option<Option<&'a [u8]>> {
         match x[key].as_str() {
             None => Some(None),
             Some(id) => inputs.files.get(id).map(|b| Some(b.as_slice())),
         }
     };
-    Some(Launch {
+    let kernel = file("kernel")?;
+    let initrd = file("initrd")?;
+    let append = x["append"].as_str();
+    let boot = match kernel {
+        Some(kernel) => Some(DirectBoot::Files {
+            kernel,
+            initrd,
+            append,
+        }),
+        // An initrd or command line without a kernel is an argument error of the CLI.
+        None if initrd.is_some() || append.is_some_and(|a| !a.is_empty()) => return Some(Err(())),
+        None => None,
+    };
+    Some(Ok(Launch {
         firmware: file("ovmf")?.unwrap(),
-        kernel: file("kernel")?,
-        initrd: file("initrd")?,
-        append: x["append"].as_str(),
+        boot,
         vcpus: x.get("vcpus").map_or(0, |v| num(v) as u32),
         vcpu_sig: vcpu_signature(x),
         vmm: x["vmm_type"].as_str().unwrap().parse::<VmmType>().unwrap(),
@@ -124,7 +137,7 @@ fn launch<'a>(x: &'a Value, inputs: &'a Inputs) -> Option<Launch<'a>> {
                 .try_into()
                 .unwrap()
         }),
-    })
+    }))
 }
 
 fn compute(mode: &str, l: &Launch<'_>) -> Result<Vec<u8>, Error> {
@@ -150,6 +163,14 @@ fn every_vector_reproduces_byte_for_byte() {
                 "{id}: offline vector lacks an input"
             );
             skipped += 1;
+            continue;
+        };
+        let Ok(l) = l else {
+            assert_eq!(
+                x["exit_code"], 2,
+                "{id}: refused command line must be an argument error"
+            );
+            passed += 1;
             continue;
         };
         let result = compute(x["mode"].as_str().unwrap(), &l);
@@ -322,7 +343,7 @@ fn vmsa_pages_match() {
         if x["mode"] != "snp" || x.get("expect_error").is_some() {
             continue;
         }
-        let Some(l) = launch(x, &inputs) else {
+        let Some(Ok(l)) = launch(x, &inputs) else {
             continue;
         };
         let fw = Firmware::parse(l.firmware, FOUR_GIB).unwrap();
