@@ -140,6 +140,11 @@ impl Certificate {
         &self.subject_cn
     }
 
+    /// What a VCEK or VLEK certifies (AMD's extensions); `None` for RSA certificates.
+    pub fn vek_extensions(&self) -> Option<&VekExtensions> {
+        self.vek_extensions.as_ref()
+    }
+
     /// SHA-256 of the DER encoding, hex.
     pub fn sha256_hex(&self) -> String {
         hex::encode(digest::digest(&digest::SHA256, &self.der))
