@@ -1,0 +1,85 @@
+//! The crate's one error type.
+
+/// Why a recipe, its inputs or a run cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A recipe field is missing or invalid.
+    #[error("recipe {path}: {field}: {reason}")]
+    Recipe {
+        /// The recipe file.
+        path: String,
+        /// The field, dotted (`lora.rank`).
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The model's config.json is invalid.
+    #[error("model config {path}: {reason}")]
+    Config {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Weights are missing, misshapen or do not match their pinned hash.
+    #[error("weights {path}: {reason}")]
+    Weights {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The tokenizer or chat template cannot be used.
+    #[error("tokenizer {path}: {reason}")]
+    Tokenizer {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A line of a contributions or holdout file is malformed.
+    #[error("{path}:{line}: {reason}")]
+    Data {
+        /// The file.
+        path: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A pinned input's hash differs from the recipe's.
+    #[error(
+        "{what} hash {found} differs from the recipe's {expected}: the recipe pins other inputs"
+    )]
+    HashMismatch {
+        /// Which input.
+        what: &'static str,
+        /// Hash pinned by the recipe.
+        expected: String,
+        /// Hash of the file given.
+        found: String,
+    },
+    /// A tensor computation failed.
+    #[error("tensor computation: {0}")]
+    Tensor(#[from] candle_core::Error),
+    /// Training diverged (non-finite loss).
+    #[error("training diverged: loss is {loss} at step {step}; lower the learning rate")]
+    Diverged {
+        /// Optimizer step.
+        step: usize,
+        /// The loss.
+        loss: f32,
+    },
+    /// Nothing to evaluate or train on.
+    #[error("{0}")]
+    Empty(String),
+}

@@ -1,0 +1,270 @@
+//! `train()`: LoRA fine-tuning with AdamW, the recipe's schedule, loss on answer tokens only,
+//! gradient accumulation, and seeded, order-stable batching.
+
+use aws_lc_rs::digest::{Context, SHA256};
+use candle_core::{DType, Device, Tensor, Var};
+
+use crate::Error;
+use crate::data::Example;
+use crate::model::Qwen2;
+use crate::recipe::{Decay, Recipe};
+use crate::rng::Rng;
+use crate::tokenizer::ChatTokenizer;
+
+/// An example ready for the model: inputs, next-token targets and the mask of scored targets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tokenized {
+    /// Identity of the source example (its content hash).
+    pub key: [u8; 32],
+    /// Input ids (all tokens but the last).
+    pub inputs: Vec<u32>,
+    /// Target ids (all tokens but the first).
+    pub targets: Vec<u32>,
+    /// 1 where the target is an answer token.
+    pub scored: Vec<bool>,
+}
+
+/// Tokenizes examples with the chat template, keeping the first `seq_len` tokens. Examples left
+/// with no answer token to score are dropped; their count is returned.
+pub fn tokenize(
+    tokenizer: &ChatTokenizer,
+    examples: &[Example],
+    seq_len: usize,
+) -> Result<(Vec<Tokenized>, usize), Error> {
+    let mut out = Vec::with_capacity(examples.len());
+    let mut dropped = 0;
+    for ex in examples {
+        let enc = tokenizer.encode_pair(&ex.prompt, &ex.answer)?;
+        let n = enc.ids.len().min(seq_len);
+        if n < 2 || !enc.answer[1..n].iter().any(|&a| a) {
+            dropped += 1;
+            continue;
+        }
+        out.push(Tokenized {
+            key: ex.content_hash(),
+            inputs: enc.ids[..n - 1].to_vec(),
+            targets: enc.ids[1..n].to_vec(),
+            scored: enc.answer[1..n].to_vec(),
+        });
+    }
+    Ok((out, dropped))
+}
+
+/// The order of an epoch: examples sorted by SHA-256(seed ‖ epoch ‖ example key). Each
+/// example's place depends only on itself, so removing one never reorders the others.
+pub fn epoch_order(examples: &[Tokenized], seed: u64, epoch: usize) -> Vec<usize> {
+    let mut keyed: Vec<([u8; 32], usize)> = examples
+        .iter()
+        .enumerate()
+        .map(|(i, ex)| {
+            let mut ctx = Context::new(&SHA256);
+            ctx.update(&seed.to_le_bytes());
+            ctx.update(&(epoch as u64).to_le_bytes());
+            ctx.update(&ex.key);
+            (ctx.finish().as_ref().try_into().expect("32 bytes"), i)
+        })
+        .collect();
+    keyed.sort();
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// A padded batch: inputs and targets (batch, len) u32, mask (batch, len) f32.
+pub struct Batch {
+    /// Input ids.
+    pub inputs: Tensor,
+    /// Target ids.
+    pub targets: Tensor,
+    /// Scored-token mask.
+    pub mask: Tensor,
+}
+
+/// Pads `examples` on the right to their longest length (pad id 0, mask 0).
+pub fn batch(examples: &[&Tokenized], device: &Device) -> candle_core::Result<Batch> {
+    let len = examples.iter().map(|e| e.inputs.len()).max().unwrap_or(1);
+    let b = examples.len();
+    let (mut inputs, mut targets, mut mask) = (
+        vec![0u32; b * len],
+        vec![0u32; b * len],
+        vec![0f32; b * len],
+    );
+    for (r, ex) in examples.iter().enumerate() {
+        let row = r * len;
+        inputs[row..row + ex.inputs.len()].copy_from_slice(&ex.inputs);
+        targets[row..row + ex.targets.len()].copy_from_slice(&ex.targets);
+        for (j, &s) in ex.scored.iter().enumerate() {
+            mask[row + j] = if s { 1.0 } else { 0.0 };
+        }
+    }
+    Ok(Batch {
+        inputs: Tensor::from_vec(inputs, (b, len), device)?,
+        targets: Tensor::from_vec(targets, (b, len), device)?,
+        mask: Tensor::from_vec(mask, (b, len), device)?,
+    })
+}
+
+/// The learning rate at optimizer step `step` (0-based) of `total`.
+pub fn learning_rate(recipe: &Recipe, step: usize, total: usize) -> f64 {
+    let peak = recipe.optimizer.lr;
+    let warmup = recipe.schedule.warmup_steps;
+    if step < warmup {
+        return peak * (step + 1) as f64 / warmup as f64;
+    }
+    let span = total.saturating_sub(warmup).max(1) as f64;
+    let progress = (step - warmup) as f64 / span;
+    match recipe.schedule.decay {
+        Decay::Constant => peak,
+        Decay::Linear => peak * (1.0 - progress),
+        Decay::Cosine => peak * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+    }
+}
+
+/// What a training run did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainReport {
+    /// Optimizer steps taken.
+    pub steps: usize,
+    /// Mean loss of each optimizer step (over its micro-batches).
+    pub losses: Vec<f32>,
+    /// Examples dropped for having no answer token within `seq_len`.
+    pub dropped: usize,
+    /// Examples trained on.
+    pub examples: usize,
+}
+
+/// AdamW state (decoupled weight decay, as PyTorch's AdamW): one first and second moment per
+/// parameter, in the model's sorted parameter order.
+struct AdamW {
+    params: Vec<Var>,
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+    t: i32,
+}
+
+impl AdamW {
+    fn new(params: Vec<Var>) -> candle_core::Result<Self> {
+        let zeros = |p: &Var| Tensor::zeros(p.shape(), DType::F32, p.device());
+        Ok(AdamW {
+            m: params
+                .iter()
+                .map(zeros)
+                .collect::<candle_core::Result<_>>()?,
+            v: params
+                .iter()
+                .map(zeros)
+                .collect::<candle_core::Result<_>>()?,
+            params,
+            t: 0,
+        })
+    }
+
+    fn step(
+        &mut self,
+        grads: &[Tensor],
+        lr: f64,
+        o: &crate::recipe::Optimizer,
+    ) -> candle_core::Result<()> {
+        self.t += 1;
+        let (c1, c2) = (1.0 - o.beta1.powi(self.t), 1.0 - o.beta2.powi(self.t));
+        for (i, p) in self.params.iter().enumerate() {
+            let g = &grads[i];
+            self.m[i] = ((&self.m[i] * o.beta1)? + (g * (1.0 - o.beta1))?)?;
+            self.v[i] = ((&self.v[i] * o.beta2)? + (g.sqr()? * (1.0 - o.beta2))?)?;
+            let m_hat = (&self.m[i] / c1)?;
+            let v_hat = (&self.v[i] / c2)?;
+            let update = m_hat.div(&(v_hat.sqrt()? + o.eps)?)?;
+            let decayed = (p.as_tensor() * (1.0 - lr * o.weight_decay))?;
+            p.set(&(decayed - (update * lr)?)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Trains `model`'s adapters on `examples` per `recipe`.
+pub fn train(
+    model: &Qwen2,
+    tokenizer: &ChatTokenizer,
+    recipe: &Recipe,
+    examples: &[Example],
+) -> Result<TrainReport, Error> {
+    let t = &recipe.training;
+    let (data, dropped) = tokenize(tokenizer, examples, t.seq_len)?;
+    if data.is_empty() {
+        return Err(Error::Empty(
+            "no example has an answer token within training.seq_len".into(),
+        ));
+    }
+    let params: Vec<Var> = model.lora_params().into_iter().map(|(_, v)| v).collect();
+    let mut opt = AdamW::new(params.clone())?;
+    let micro_per_epoch = data.len().div_ceil(t.batch_size);
+    let steps_per_epoch = micro_per_epoch.div_ceil(t.grad_accum);
+    let total = steps_per_epoch * t.epochs;
+    let mut losses = Vec::with_capacity(total);
+    let mut step = 0;
+    for epoch in 0..t.epochs {
+        let order = epoch_order(&data, t.seed, epoch);
+        let micro: Vec<Vec<&Tokenized>> = order
+            .chunks(t.batch_size)
+            .map(|c| c.iter().map(|&i| &data[i]).collect())
+            .collect();
+        for group in micro.chunks(t.grad_accum) {
+            let mut acc: Vec<Option<Tensor>> = vec![None; params.len()];
+            let mut loss_sum = 0f32;
+            for (m, examples) in group.iter().enumerate() {
+                let b = batch(examples, model.device())?;
+                let mut rng = Rng::new(t.seed, &format!("dropout.{epoch}.{step}.{m}"));
+                let loss = model.masked_loss(&b.inputs, &b.targets, &b.mask, Some(&mut rng))?;
+                let value = loss.to_scalar::<f32>()?;
+                if !value.is_finite() {
+                    return Err(Error::Diverged { step, loss: value });
+                }
+                loss_sum += value;
+                let grads = loss.backward()?;
+                for (slot, p) in acc.iter_mut().zip(&params) {
+                    let g = grads
+                        .get(p.as_tensor())
+                        .cloned()
+                        .unwrap_or(p.as_tensor().zeros_like()?);
+                    *slot = Some(match slot.take() {
+                        None => g,
+                        Some(prev) => (prev + g)?,
+                    });
+                }
+            }
+            let n = group.len() as f64;
+            let grads: Vec<Tensor> = acc
+                .into_iter()
+                .map(|g| g.expect("every slot filled") / n)
+                .collect::<candle_core::Result<_>>()?;
+            opt.step(
+                &grads,
+                learning_rate(recipe, step, total),
+                &recipe.optimizer,
+            )?;
+            losses.push(loss_sum / group.len() as f32);
+            step += 1;
+        }
+    }
+    Ok(TrainReport {
+        steps: step,
+        losses,
+        dropped,
+        examples: data.len(),
+    })
+}
+
+/// SHA-256 over the adapters: each parameter's name, a NUL, its shape (u64 LE per dimension) and
+/// its f32 values (LE), in sorted order. Equal checksums mean bitwise-equal adapters.
+pub fn adapter_checksum(model: &Qwen2) -> Result<String, Error> {
+    let mut ctx = Context::new(&SHA256);
+    for (name, var) in model.lora_params() {
+        ctx.update(name.as_bytes());
+        ctx.update(&[0]);
+        for d in var.dims() {
+            ctx.update(&(*d as u64).to_le_bytes());
+        }
+        for x in var.as_tensor().flatten_all()?.to_vec1::<f32>()? {
+            ctx.update(&x.to_le_bytes());
+        }
+    }
+    Ok(hex::encode(ctx.finish()))
+}
