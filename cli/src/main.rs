@@ -7,6 +7,7 @@
 
 mod kds;
 mod measure;
+mod recipe;
 mod verify;
 
 use std::path::PathBuf;
@@ -32,6 +33,9 @@ enum Command {
     Kds(kds::KdsCommand),
     /// Compute the expected launch measurement of a confidential VM (sev-snp-measure's flags).
     Measure(Box<measure::MeasureArgs>),
+    /// The pinned recipe: check a recipe file, run its fine-tune and eval.
+    #[command(subcommand)]
+    Recipe(recipe::RecipeCommand),
 }
 
 #[derive(Subcommand)]
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Command::Verify(VerifyCommand::Report(args)) => verify::run(&args),
         Command::Kds(cmd) => kds::run(cmd),
         Command::Measure(args) => Ok(measure::run(&args)),
+        Command::Recipe(cmd) => recipe::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -14,12 +14,13 @@ use crate::recipe::{
 use crate::tokenizer::{CHATML, byte_level_tokenizer_json};
 use crate::weights::{BaseFormat, file_hash, random_tensors, save, weights_hash};
 
-/// A tiny Qwen2 configuration (hidden 64, 2 layers, 4 query / 2 KV heads, vocab 512).
+/// A tiny Qwen2 configuration (hidden 128, intermediate 384, 2 layers, 4 query / 2 KV heads,
+/// vocab 512): the tiny configuration of the performance targets.
 pub fn tiny_config() -> ModelConfig {
     ModelConfig {
         vocab_size: 512,
-        hidden_size: 64,
-        intermediate_size: 128,
+        hidden_size: 128,
+        intermediate_size: 384,
         num_hidden_layers: 2,
         num_attention_heads: 4,
         num_key_value_heads: 2,
