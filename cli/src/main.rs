@@ -15,6 +15,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+// Training allocates and frees large tensors every step; glibc's malloc hands each back to the
+// kernel and faults it in again (measured: training steps ~1.7× slower than with mimalloc).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Assay: provable data attribution for model fine-tunes, attested by AMD SEV-SNP.
 #[derive(Parser)]
 #[command(name = "assay", version, about)]

@@ -76,19 +76,6 @@ impl Layer {
     }
 }
 
-/// (batch, kv_heads, seq, dim) → (batch, kv_heads·rep, seq, dim), each KV head repeated `rep`
-/// times in place (head h of the queries reads KV head h / rep).
-fn repeat_kv(x: Tensor, rep: usize) -> candle_core::Result<Tensor> {
-    if rep == 1 {
-        return Ok(x);
-    }
-    let (b, kv, t, d) = x.dims4()?;
-    x.unsqueeze(2)?
-        .expand((b, kv, rep, t, d))?
-        .contiguous()?
-        .reshape((b, kv * rep, t, d))
-}
-
 impl Qwen2 {
     /// Assembles a model from its parts; rotary tables cover `max_seq` positions.
     pub fn new(
@@ -176,12 +163,18 @@ impl Qwen2 {
         let cos = self.cos.narrow(0, 0, t)?;
         let sin = self.sin.narrow(0, 0, t)?;
         let q = rope(&q, &cos, &sin)?;
-        let k = repeat_kv(rope(&k, &cos, &sin)?, nh / nkv)?;
-        let v = repeat_kv(v, nh / nkv)?;
-        let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (hd as f64).sqrt()))?;
-        let probs = softmax_last_dim(&scores.broadcast_add(mask)?)?;
+        let k = rope(&k, &cos, &sin)?;
+        // Grouped-query attention without repeating K and V: the `rep` query heads that share a
+        // KV head are stacked along the sequence axis, (b, nkv, rep·t, hd), and attend to that
+        // KV head in one matmul.
+        let rep = nh / nkv;
+        let q = q.reshape((b, nkv, rep * t, hd))?;
+        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+        let probs = softmax_last_dim(&scores.reshape((b, nkv, rep, t, t))?.broadcast_add(mask)?)?;
         let out = probs
+            .reshape((b, nkv, rep * t, t))?
             .matmul(&v)?
+            .reshape((b, nh, t, hd))?
             .transpose(1, 2)?
             .contiguous()?
             .reshape((b, t, nh * hd))?;

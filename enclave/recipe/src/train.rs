@@ -179,6 +179,68 @@ impl AdamW {
     }
 }
 
+/// One optimizer step at a time: forward and backward over each micro-batch, gradients averaged
+/// over the micro-batches, then AdamW.
+pub struct Trainer<'m> {
+    model: &'m Qwen2,
+    params: Vec<Var>,
+    opt: AdamW,
+    optimizer: crate::recipe::Optimizer,
+}
+
+impl<'m> Trainer<'m> {
+    /// A trainer of `model`'s adapters with `optimizer`'s settings.
+    pub fn new(model: &'m Qwen2, optimizer: &crate::recipe::Optimizer) -> Result<Self, Error> {
+        let params: Vec<Var> = model.lora_params().into_iter().map(|(_, v)| v).collect();
+        Ok(Trainer {
+            model,
+            opt: AdamW::new(params.clone())?,
+            params,
+            optimizer: optimizer.clone(),
+        })
+    }
+
+    /// One optimizer step over `micro` batches at learning rate `lr`; `dropout` gives each
+    /// micro-batch's dropout stream. Returns the mean loss.
+    pub fn step(
+        &mut self,
+        micro: &[Batch],
+        lr: f64,
+        mut dropout: impl FnMut(usize) -> Rng,
+        step: usize,
+    ) -> Result<f32, Error> {
+        let mut acc: Vec<Option<Tensor>> = vec![None; self.params.len()];
+        let mut loss_sum = 0f32;
+        for (m, b) in micro.iter().enumerate() {
+            let mut rng = dropout(m);
+            let loss = self.model.masked_loss(&b.inputs, &b.targets, &b.mask, Some(&mut rng))?;
+            let value = loss.to_scalar::<f32>()?;
+            if !value.is_finite() {
+                return Err(Error::Diverged { step, loss: value });
+            }
+            loss_sum += value;
+            let grads = loss.backward()?;
+            for (slot, p) in acc.iter_mut().zip(&self.params) {
+                let g = match grads.get(p.as_tensor()) {
+                    Some(g) => g.clone(),
+                    None => p.as_tensor().zeros_like()?,
+                };
+                *slot = Some(match slot.take() {
+                    None => g,
+                    Some(prev) => (prev + g)?,
+                });
+            }
+        }
+        let n = micro.len() as f64;
+        let grads: Vec<Tensor> = acc
+            .into_iter()
+            .map(|g| g.expect("every slot filled") / n)
+            .collect::<candle_core::Result<_>>()?;
+        self.opt.step(&grads, lr, &self.optimizer)?;
+        Ok(loss_sum / micro.len() as f32)
+    }
+}
+
 /// Trains `model`'s adapters on `examples` per `recipe`.
 pub fn train(
     model: &Qwen2,
@@ -189,12 +251,9 @@ pub fn train(
     let t = &recipe.training;
     let (data, dropped) = tokenize(tokenizer, examples, t.seq_len)?;
     if data.is_empty() {
-        return Err(Error::Empty(
-            "no example has an answer token within training.seq_len".into(),
-        ));
+        return Err(Error::Empty("no example has an answer token within training.seq_len".into()));
     }
-    let params: Vec<Var> = model.lora_params().into_iter().map(|(_, v)| v).collect();
-    let mut opt = AdamW::new(params.clone())?;
+    let mut trainer = Trainer::new(model, &recipe.optimizer)?;
     let micro_per_epoch = data.len().div_ceil(t.batch_size);
     let steps_per_epoch = micro_per_epoch.div_ceil(t.grad_accum);
     let total = steps_per_epoch * t.epochs;
@@ -207,40 +266,14 @@ pub fn train(
             .map(|c| c.iter().map(|&i| &data[i]).collect())
             .collect();
         for group in micro.chunks(t.grad_accum) {
-            let mut acc: Vec<Option<Tensor>> = vec![None; params.len()];
-            let mut loss_sum = 0f32;
-            for (m, examples) in group.iter().enumerate() {
-                let b = batch(examples, model.device())?;
-                let mut rng = Rng::new(t.seed, &format!("dropout.{epoch}.{step}.{m}"));
-                let loss = model.masked_loss(&b.inputs, &b.targets, &b.mask, Some(&mut rng))?;
-                let value = loss.to_scalar::<f32>()?;
-                if !value.is_finite() {
-                    return Err(Error::Diverged { step, loss: value });
-                }
-                loss_sum += value;
-                let grads = loss.backward()?;
-                for (slot, p) in acc.iter_mut().zip(&params) {
-                    let g = grads
-                        .get(p.as_tensor())
-                        .cloned()
-                        .unwrap_or(p.as_tensor().zeros_like()?);
-                    *slot = Some(match slot.take() {
-                        None => g,
-                        Some(prev) => (prev + g)?,
-                    });
-                }
-            }
-            let n = group.len() as f64;
-            let grads: Vec<Tensor> = acc
-                .into_iter()
-                .map(|g| g.expect("every slot filled") / n)
+            let batches: Vec<Batch> = group
+                .iter()
+                .map(|examples| batch(examples, model.device()))
                 .collect::<candle_core::Result<_>>()?;
-            opt.step(
-                &grads,
-                learning_rate(recipe, step, total),
-                &recipe.optimizer,
-            )?;
-            losses.push(loss_sum / group.len() as f32);
+            let lr = learning_rate(recipe, step, total);
+            let seed = t.seed;
+            let loss = trainer.step(&batches, lr, |m| Rng::new(seed, &format!("dropout.{epoch}.{step}.{m}")), step)?;
+            losses.push(loss);
             step += 1;
         }
     }

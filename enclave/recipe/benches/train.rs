@@ -1,0 +1,81 @@
+//! Training throughput: one optimizer step (forward, backward, AdamW) of LoRA rank 8 on
+//! q/k/v/o, f32, for the tiny and mid configurations of the performance targets. Tokens per
+//! second = batch × sequence / step time. `benches/train_torch.py` measures PyTorch + PEFT on
+//! the same shapes.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+
+use assay_recipe::config::ModelConfig;
+use assay_recipe::recipe::Optimizer;
+use assay_recipe::rng::Rng;
+use assay_recipe::train::{Batch, Trainer};
+use assay_recipe::weights::{BaseFormat, LoraSpec, load, random_tensors, save};
+use candle_core::{Device, Tensor};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+// glibc's malloc returns every large tensor to the kernel and faults it back in on the next
+// step; the `assay` binary uses mimalloc for the same reason.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn config(hidden: usize, layers: usize, heads: usize, kv: usize, inter: usize, vocab: usize) -> ModelConfig {
+    ModelConfig {
+        vocab_size: vocab,
+        hidden_size: hidden,
+        intermediate_size: inter,
+        num_hidden_layers: layers,
+        num_attention_heads: heads,
+        num_key_value_heads: kv,
+        max_position_embeddings: 4096,
+        rope_theta: 1_000_000.0,
+        rms_norm_eps: 1e-6,
+        tie_word_embeddings: true,
+        hidden_act: "silu".into(),
+    }
+}
+
+fn batch(vocab: usize, b: usize, t: usize) -> Batch {
+    let mut rng = Rng::new(1, "bench-batch");
+    let ids: Vec<u32> = (0..b * (t + 1)).map(|_| rng.below(vocab as u64) as u32).collect();
+    let inputs: Vec<u32> = (0..b).flat_map(|r| ids[r * (t + 1)..r * (t + 1) + t].to_vec()).collect();
+    let targets: Vec<u32> = (0..b).flat_map(|r| ids[r * (t + 1) + 1..(r + 1) * (t + 1)].to_vec()).collect();
+    let dev = Device::Cpu;
+    Batch {
+        inputs: Tensor::from_vec(inputs, (b, t), &dev).unwrap(),
+        targets: Tensor::from_vec(targets, (b, t), &dev).unwrap(),
+        mask: Tensor::ones((b, t), candle_core::DType::F32, &dev).unwrap(),
+    }
+}
+
+fn bench_config(c: &mut Criterion, name: &str, cfg: ModelConfig, b: usize, t: usize, base: BaseFormat) {
+    let dir = tempfile::tempdir().unwrap();
+    save(dir.path(), &cfg, &random_tensors(&cfg, 1).unwrap()).unwrap();
+    let spec = LoraSpec {
+        rank: 8,
+        alpha: 16.0,
+        dropout: 0.0,
+        targets: ["q_proj", "k_proj", "v_proj", "o_proj"].map(String::from).to_vec(),
+        seed: 1,
+    };
+    let model = load(dir.path(), &spec, base, t, &Device::Cpu).unwrap();
+    let opt = Optimizer { lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+    let mut trainer = Trainer::new(&model, &opt).unwrap();
+    let batches = [batch(cfg.vocab_size, b, t)];
+    let mut g = c.benchmark_group("train_step");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements((b * t) as u64));
+    g.bench_function(name, |bench| {
+        bench.iter(|| black_box(trainer.step(&batches, 1e-4, |_| Rng::new(0, "d"), 0).unwrap()))
+    });
+    g.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    bench_config(c, "tiny_h128_l2_8x64", config(128, 2, 4, 2, 352, 512), 8, 64, BaseFormat::F32);
+    bench_config(c, "mid_h512_l4_8x128", config(512, 4, 8, 2, 1376, 2048), 8, 128, BaseFormat::F32);
+    bench_config(c, "mid_h512_l4_8x128_q4_0", config(512, 4, 8, 2, 1376, 2048), 8, 128, BaseFormat::Q4_0);
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
