@@ -19,7 +19,14 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn config(hidden: usize, layers: usize, heads: usize, kv: usize, inter: usize, vocab: usize) -> ModelConfig {
+fn config(
+    hidden: usize,
+    layers: usize,
+    heads: usize,
+    kv: usize,
+    inter: usize,
+    vocab: usize,
+) -> ModelConfig {
     ModelConfig {
         vocab_size: vocab,
         hidden_size: hidden,
@@ -37,9 +44,15 @@ fn config(hidden: usize, layers: usize, heads: usize, kv: usize, inter: usize, v
 
 fn batch(vocab: usize, b: usize, t: usize) -> Batch {
     let mut rng = Rng::new(1, "bench-batch");
-    let ids: Vec<u32> = (0..b * (t + 1)).map(|_| rng.below(vocab as u64) as u32).collect();
-    let inputs: Vec<u32> = (0..b).flat_map(|r| ids[r * (t + 1)..r * (t + 1) + t].to_vec()).collect();
-    let targets: Vec<u32> = (0..b).flat_map(|r| ids[r * (t + 1) + 1..(r + 1) * (t + 1)].to_vec()).collect();
+    let ids: Vec<u32> = (0..b * (t + 1))
+        .map(|_| rng.below(vocab as u64) as u32)
+        .collect();
+    let inputs: Vec<u32> = (0..b)
+        .flat_map(|r| ids[r * (t + 1)..r * (t + 1) + t].to_vec())
+        .collect();
+    let targets: Vec<u32> = (0..b)
+        .flat_map(|r| ids[r * (t + 1) + 1..(r + 1) * (t + 1)].to_vec())
+        .collect();
     let dev = Device::Cpu;
     Batch {
         inputs: Tensor::from_vec(inputs, (b, t), &dev).unwrap(),
@@ -48,33 +61,75 @@ fn batch(vocab: usize, b: usize, t: usize) -> Batch {
     }
 }
 
-fn bench_config(c: &mut Criterion, name: &str, cfg: ModelConfig, b: usize, t: usize, base: BaseFormat) {
+fn bench_config(
+    c: &mut Criterion,
+    name: &str,
+    cfg: ModelConfig,
+    b: usize,
+    t: usize,
+    base: BaseFormat,
+) {
     let dir = tempfile::tempdir().unwrap();
     save(dir.path(), &cfg, &random_tensors(&cfg, 1).unwrap()).unwrap();
     let spec = LoraSpec {
         rank: 8,
         alpha: 16.0,
         dropout: 0.0,
-        targets: ["q_proj", "k_proj", "v_proj", "o_proj"].map(String::from).to_vec(),
+        targets: ["q_proj", "k_proj", "v_proj", "o_proj"]
+            .map(String::from)
+            .to_vec(),
         seed: 1,
     };
     let model = load(dir.path(), &spec, base, t, &Device::Cpu).unwrap();
-    let opt = Optimizer { lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+    let opt = Optimizer {
+        lr: 1e-4,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.0,
+    };
     let mut trainer = Trainer::new(&model, &opt).unwrap();
     let batches = [batch(cfg.vocab_size, b, t)];
     let mut g = c.benchmark_group("train_step");
     g.sample_size(10);
     g.throughput(Throughput::Elements((b * t) as u64));
     g.bench_function(name, |bench| {
-        bench.iter(|| black_box(trainer.step(&batches, 1e-4, |_| Rng::new(0, "d"), 0).unwrap()))
+        bench.iter(|| {
+            black_box(
+                trainer
+                    .step(&batches, 1e-4, |_| Rng::new(0, "d"), 0)
+                    .unwrap(),
+            )
+        })
     });
     g.finish();
 }
 
 fn bench(c: &mut Criterion) {
-    bench_config(c, "tiny_h128_l2_8x64", config(128, 2, 4, 2, 352, 512), 8, 64, BaseFormat::F32);
-    bench_config(c, "mid_h512_l4_8x128", config(512, 4, 8, 2, 1376, 2048), 8, 128, BaseFormat::F32);
-    bench_config(c, "mid_h512_l4_8x128_q4_0", config(512, 4, 8, 2, 1376, 2048), 8, 128, BaseFormat::Q4_0);
+    bench_config(
+        c,
+        "tiny_h128_l2_8x64",
+        config(128, 2, 4, 2, 352, 512),
+        8,
+        64,
+        BaseFormat::F32,
+    );
+    bench_config(
+        c,
+        "mid_h512_l4_8x128",
+        config(512, 4, 8, 2, 1376, 2048),
+        8,
+        128,
+        BaseFormat::F32,
+    );
+    bench_config(
+        c,
+        "mid_h512_l4_8x128_q4_0",
+        config(512, 4, 8, 2, 1376, 2048),
+        8,
+        128,
+        BaseFormat::Q4_0,
+    );
 }
 
 criterion_group!(benches, bench);

@@ -213,7 +213,9 @@ impl<'m> Trainer<'m> {
         let mut loss_sum = 0f32;
         for (m, b) in micro.iter().enumerate() {
             let mut rng = dropout(m);
-            let loss = self.model.masked_loss(&b.inputs, &b.targets, &b.mask, Some(&mut rng))?;
+            let loss = self
+                .model
+                .masked_loss(&b.inputs, &b.targets, &b.mask, Some(&mut rng))?;
             let value = loss.to_scalar::<f32>()?;
             if !value.is_finite() {
                 return Err(Error::Diverged { step, loss: value });
@@ -251,7 +253,9 @@ pub fn train(
     let t = &recipe.training;
     let (data, dropped) = tokenize(tokenizer, examples, t.seq_len)?;
     if data.is_empty() {
-        return Err(Error::Empty("no example has an answer token within training.seq_len".into()));
+        return Err(Error::Empty(
+            "no example has an answer token within training.seq_len".into(),
+        ));
     }
     let mut trainer = Trainer::new(model, &recipe.optimizer)?;
     let micro_per_epoch = data.len().div_ceil(t.batch_size);
@@ -272,7 +276,12 @@ pub fn train(
                 .collect::<candle_core::Result<_>>()?;
             let lr = learning_rate(recipe, step, total);
             let seed = t.seed;
-            let loss = trainer.step(&batches, lr, |m| Rng::new(seed, &format!("dropout.{epoch}.{step}.{m}")), step)?;
+            let loss = trainer.step(
+                &batches,
+                lr,
+                |m| Rng::new(seed, &format!("dropout.{epoch}.{step}.{m}")),
+                step,
+            )?;
             losses.push(loss);
             step += 1;
         }
