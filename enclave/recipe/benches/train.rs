@@ -105,7 +105,37 @@ fn bench_config(
     g.finish();
 }
 
+/// Forward and backward through one 3B-sized frozen layer (Qwen2.5-3B MLP up projection,
+/// 2048 → 11008, 256 tokens): the input-gradient-only op against candle's plain matmul, whose
+/// backward also computes the frozen weight's gradient.
+fn bench_frozen_matmul(c: &mut Criterion) {
+    use assay_recipe::ops::{FrozenWeight, frozen_matmul};
+    let dev = Device::Cpu;
+    let mut rng = Rng::new(2, "frozen");
+    let mut normal =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| rng.normal() as f32 * 0.02).collect() };
+    let w = Tensor::from_vec(normal(11008 * 2048), (11008, 2048), &dev).unwrap();
+    let x = candle_core::Var::from_vec(normal(256 * 2048), (256, 2048), &dev).unwrap();
+    let frozen = FrozenWeight::F32(w.clone());
+    let mut g = c.benchmark_group("frozen_layer_3b");
+    g.sample_size(10);
+    g.bench_function("input_grad_only_op", |b| {
+        b.iter(|| {
+            let y = frozen_matmul(x.as_tensor(), &frozen).unwrap();
+            black_box(y.sum_all().unwrap().backward().unwrap())
+        })
+    });
+    g.bench_function("candle_plain_matmul", |b| {
+        b.iter(|| {
+            let y = x.as_tensor().matmul(&w.t().unwrap()).unwrap();
+            black_box(y.sum_all().unwrap().backward().unwrap())
+        })
+    });
+    g.finish();
+}
+
 fn bench(c: &mut Criterion) {
+    bench_frozen_matmul(c);
     bench_config(
         c,
         "tiny_h128_l2_8x64",
