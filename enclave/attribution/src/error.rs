@@ -1,0 +1,27 @@
+//! The crate's one error type.
+
+/// Why scores or an allocation cannot be computed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A score is NaN or infinite.
+    #[error("score of contributor {contributor} is {score}, not a finite number")]
+    NonFiniteScore {
+        /// The contributor.
+        contributor: String,
+        /// The score.
+        score: f64,
+    },
+    /// The compute fraction exceeds 100 %.
+    #[error("compute fraction {bps} bps exceeds 10000 bps (100 %)")]
+    ComputeFraction {
+        /// The fraction.
+        bps: u32,
+    },
+    /// A compute fraction is set but no provider has compute units.
+    #[error("compute fraction is {bps} bps but no compute provider has compute units")]
+    NoComputeUnits {
+        /// The fraction.
+        bps: u32,
+    },
+}

@@ -1,0 +1,13 @@
+//! Leave-one-out attribution, as the Forge's attribution rules define it.
+//!
+//! - [`shares`]: scores to integer basis points, data and compute pools, remainder rule.
+//!
+//! `score(c_i) = eval(train(C)) − eval(train(C \ c_i))`, oriented so that positive means the
+//! contribution helped; see `docs/attribution.md`.
+
+#![forbid(unsafe_code)]
+
+mod error;
+pub mod shares;
+
+pub use error::Error;
