@@ -18,6 +18,15 @@ pub enum Error {
         /// The fraction.
         bps: u32,
     },
+    /// An address is not 20 bytes of hex.
+    #[error("{value:?} is not an Ethereum address (0x followed by 40 hex digits)")]
+    Address {
+        /// The text given.
+        value: String,
+    },
+    /// A Merkle tree needs at least one contribution.
+    #[error("the contribution set is empty: a Merkle root needs at least one leaf")]
+    EmptyContributionSet,
     /// A compute fraction is set but no provider has compute units.
     #[error("compute fraction is {bps} bps but no compute provider has compute units")]
     NoComputeUnits {

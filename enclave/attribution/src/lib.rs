@@ -1,6 +1,7 @@
 //! Leave-one-out attribution, as the Forge's attribution rules define it.
 //!
-//! - [`shares`]: scores to integer basis points, data and compute pools, remainder rule.
+//! - [`shares`]: scores to integer basis points, data and compute pools, remainder rule;
+//! - [`merkle`]: `data_root`, the contribution set's OpenZeppelin-compatible Merkle root and proofs.
 //!
 //! `score(c_i) = eval(train(C)) − eval(train(C \ c_i))`, oriented so that positive means the
 //! contribution helped; see `docs/attribution.md`.
@@ -8,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod merkle;
 pub mod shares;
 
 pub use error::Error;
