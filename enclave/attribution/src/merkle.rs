@@ -76,7 +76,7 @@ impl ContributionTree {
         }
         let mut hashed: Vec<([u8; 32], usize)> = leaves.iter().map(|l| l.hash()).zip(0..).collect();
         // Stable sort by hash: equal leaves keep input order, as OpenZeppelin's.
-        hashed.sort_by(|a, b| a.0.cmp(&b.0));
+        hashed.sort_by_key(|h| h.0);
         let n = hashed.len();
         let mut tree = vec![[0u8; 32]; 2 * n - 1];
         let mut positions = vec![0; n];
