@@ -1,7 +1,7 @@
 //! The crate's one error type.
 
 /// Why scores or an allocation cannot be computed.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A score is NaN or infinite.
@@ -27,6 +27,17 @@ pub enum Error {
     /// A Merkle tree needs at least one contribution.
     #[error("the contribution set is empty: a Merkle root needs at least one leaf")]
     EmptyContributionSet,
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Training or evaluation failed.
+    #[error("{0}")]
+    Recipe(String),
     /// A compute fraction is set but no provider has compute units.
     #[error("compute fraction is {bps} bps but no compute provider has compute units")]
     NoComputeUnits {

@@ -8,8 +8,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod engine;
 mod error;
 pub mod merkle;
+pub mod recipe_trial;
 pub mod shares;
 
 pub use error::Error;

@@ -76,22 +76,22 @@ fn bad_inputs_are_refused() {
             .to_string(),
         "score of contributor a is NaN, not a finite number"
     );
-    assert_eq!(
+    assert!(matches!(
         allocate(&[("a".into(), 1.0)], 10001, &p),
         Err(Error::ComputeFraction { bps: 10001 })
-    );
-    assert_eq!(
+    ));
+    assert!(matches!(
         allocate(&[("a".into(), 1.0)], 100, &[]),
         Err(Error::NoComputeUnits { bps: 100 })
-    );
+    ));
     let zero = [ComputeProvider {
         provider: "p".into(),
         units: 0,
     }];
-    assert_eq!(
+    assert!(matches!(
         allocate(&[("a".into(), 1.0)], 100, &zero),
         Err(Error::NoComputeUnits { bps: 100 })
-    );
+    ));
     // No compute fraction needs no provider.
     assert_eq!(
         allocate(&[("a".into(), 1.0)], 0, &[]).unwrap().data[0].shares,

@@ -1,0 +1,189 @@
+//! The exact leave-one-out engine: n+1 independent trainings (all contributions, then each left
+//! out), run by up to `workers` threads, each run's metric journaled on disk as it finishes (one
+//! file per run, written atomically), so a killed computation resumes where it stopped and gives
+//! the bitwise-same result.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// One training + eval: the metric of the model trained on every contribution but `excluded`
+/// (`None`: on all of them).
+pub trait Trial: Sync {
+    /// A worker's private state (its loaded model, say), built once per worker.
+    type Worker;
+    /// Builds a worker.
+    fn worker(&self) -> Result<Self::Worker, Error>;
+    /// Runs one training and eval.
+    fn metric(&self, worker: &mut Self::Worker, excluded: Option<usize>) -> Result<f64, Error>;
+    /// Number of contributions.
+    fn contributions(&self) -> usize;
+    /// Hash of everything that determines the metrics (recipe, data, holdout): journal entries
+    /// made for other inputs are never reused.
+    fn inputs_hash(&self) -> String;
+}
+
+/// A journal entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Entry {
+    inputs_hash: String,
+    run: usize,
+    excluded: Option<usize>,
+    /// The metric's IEEE-754 bits, hex: exact on reload.
+    metric_bits: String,
+    metric: f64,
+}
+
+/// Progress of a computation: `done` of `total` runs.
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// The metrics of all n+1 runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LooMetrics {
+    /// Metric with every contribution.
+    pub baseline: f64,
+    /// Metric without contribution i.
+    pub without: Vec<f64>,
+    /// Runs taken from the journal rather than computed.
+    pub resumed: usize,
+}
+
+fn io(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn entry_path(dir: &Path, run: usize) -> PathBuf {
+    dir.join(format!("run-{run:06}.json"))
+}
+
+fn read_entry(dir: &Path, run: usize, inputs_hash: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(entry_path(dir, run)).ok()?;
+    let e: Entry = serde_json::from_str(&text).ok()?;
+    let bits = u64::from_str_radix(&e.metric_bits, 16).ok()?;
+    (e.inputs_hash == inputs_hash && e.run == run).then_some(f64::from_bits(bits))
+}
+
+fn write_entry(dir: &Path, e: &Entry) -> Result<(), Error> {
+    let path = entry_path(dir, e.run);
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(e).expect("json")).map_err(|s| io(&tmp, s))?;
+    std::fs::rename(&tmp, &path).map_err(|s| io(&path, s))
+}
+
+/// Runs the n+1 trials with up to `workers` threads, journaling into `journal` if given.
+pub fn leave_one_out<T: Trial>(
+    trial: &T,
+    workers: usize,
+    journal: Option<&Path>,
+    progress: Progress<'_>,
+) -> Result<LooMetrics, Error> {
+    let n = trial.contributions();
+    if n == 0 {
+        return Err(Error::EmptyContributionSet);
+    }
+    let total = n + 1;
+    let hash = trial.inputs_hash();
+    if let Some(dir) = journal {
+        std::fs::create_dir_all(dir).map_err(|s| io(dir, s))?;
+    }
+    let results: Mutex<Vec<Option<f64>>> = Mutex::new(vec![None; total]);
+    let mut resumed = 0;
+    if let Some(dir) = journal {
+        let mut r = results.lock().expect("not poisoned");
+        for (run, slot) in r.iter_mut().enumerate() {
+            *slot = read_entry(dir, run, &hash);
+            resumed += usize::from(slot.is_some());
+        }
+    }
+    let todo: Vec<usize> = {
+        let r = results.lock().expect("not poisoned");
+        (0..total).filter(|&i| r[i].is_none()).collect()
+    };
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(resumed);
+    progress(resumed, total);
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..workers.max(1).min(todo.len().max(1)) {
+            scope.spawn(|| {
+                let mut worker = match trial.worker() {
+                    Ok(w) => w,
+                    Err(e) => {
+                        failure.lock().expect("not poisoned").get_or_insert(e);
+                        return;
+                    }
+                };
+                loop {
+                    if failure.lock().expect("not poisoned").is_some() {
+                        return;
+                    }
+                    let k = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&run) = todo.get(k) else { return };
+                    let excluded = run.checked_sub(1);
+                    let outcome = trial.metric(&mut worker, excluded).and_then(|metric| {
+                        if let Some(dir) = journal {
+                            write_entry(
+                                dir,
+                                &Entry {
+                                    inputs_hash: hash.clone(),
+                                    run,
+                                    excluded,
+                                    metric_bits: format!("{:016x}", metric.to_bits()),
+                                    metric,
+                                },
+                            )?;
+                        }
+                        Ok(metric)
+                    });
+                    match outcome {
+                        Ok(metric) => {
+                            results.lock().expect("not poisoned")[run] = Some(metric);
+                            progress(done.fetch_add(1, Ordering::SeqCst) + 1, total);
+                        }
+                        Err(e) => {
+                            failure.lock().expect("not poisoned").get_or_insert(e);
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().expect("not poisoned") {
+        return Err(e);
+    }
+    let r: Vec<f64> = results
+        .into_inner()
+        .expect("not poisoned")
+        .into_iter()
+        .map(|m| m.expect("every run finished"))
+        .collect();
+    Ok(LooMetrics {
+        baseline: r[0],
+        without: r[1..].to_vec(),
+        resumed,
+    })
+}
+
+/// Orients the metrics into scores: positive means the contribution helped. For a
+/// lower-is-better metric `score_i = metric(without i) − metric(all)`; for higher-is-better the
+/// opposite.
+pub fn scores(m: &LooMetrics, lower_is_better: bool) -> Vec<f64> {
+    m.without
+        .iter()
+        .map(|w| {
+            if lower_is_better {
+                w - m.baseline
+            } else {
+                m.baseline - w
+            }
+        })
+        .collect()
+}

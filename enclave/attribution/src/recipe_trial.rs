@@ -1,0 +1,105 @@
+//! The LOO trial of a pinned recipe: train on the contributions (one left out, or none), evaluate
+//! on the holdout. Contributions are the contributors' groups of examples.
+
+use std::path::PathBuf;
+
+use assay_recipe::data::Example;
+use assay_recipe::eval::evaluate;
+use assay_recipe::pinned::{Pinned, load_pinned, lora_spec};
+use assay_recipe::recipe::{Direction, Recipe};
+use assay_recipe::train::train;
+use aws_lc_rs::digest::{Context, SHA256};
+
+use crate::Error;
+use crate::engine::Trial;
+
+/// One contributor's examples.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Contribution {
+    /// The contributor.
+    pub contributor: String,
+    /// Its examples, in file order.
+    pub examples: Vec<Example>,
+}
+
+/// Groups examples by contributor, contributors in order of first appearance.
+pub fn group(examples: &[Example]) -> Vec<Contribution> {
+    let mut out: Vec<Contribution> = Vec::new();
+    for ex in examples {
+        match out.iter_mut().find(|c| c.contributor == ex.contributor) {
+            Some(c) => c.examples.push(ex.clone()),
+            None => out.push(Contribution {
+                contributor: ex.contributor.clone(),
+                examples: vec![ex.clone()],
+            }),
+        }
+    }
+    out
+}
+
+/// Train-and-evaluate with a pinned recipe.
+pub struct RecipeTrial {
+    /// The recipe.
+    pub recipe: Recipe,
+    /// The model directory it pins.
+    pub model_dir: PathBuf,
+    /// The contributions.
+    pub contributions: Vec<Contribution>,
+    /// The holdout.
+    pub holdout: Vec<Example>,
+}
+
+impl RecipeTrial {
+    /// Whether the recipe's metric is lower-is-better.
+    pub fn lower_is_better(&self) -> bool {
+        self.recipe.eval.direction == Direction::LowerIsBetter
+    }
+}
+
+fn recipe_err(e: assay_recipe::Error) -> Error {
+    Error::Recipe(e.to_string())
+}
+
+impl Trial for RecipeTrial {
+    type Worker = Pinned;
+
+    fn worker(&self) -> Result<Pinned, Error> {
+        load_pinned(&self.recipe, &self.model_dir, &candle_core::Device::Cpu).map_err(recipe_err)
+    }
+
+    fn metric(&self, w: &mut Pinned, excluded: Option<usize>) -> Result<f64, Error> {
+        w.model
+            .reset_adapters(&lora_spec(&self.recipe))
+            .map_err(|e| Error::Recipe(e.to_string()))?;
+        let data: Vec<Example> = self
+            .contributions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != excluded)
+            .flat_map(|(_, c)| c.examples.iter().cloned())
+            .collect();
+        train(&w.model, &w.tokenizer, &self.recipe, &data).map_err(recipe_err)?;
+        let eval =
+            evaluate(&w.model, &w.tokenizer, &self.recipe, &self.holdout).map_err(recipe_err)?;
+        Ok(eval.perplexity)
+    }
+
+    fn contributions(&self) -> usize {
+        self.contributions.len()
+    }
+
+    fn inputs_hash(&self) -> String {
+        let mut ctx = Context::new(&SHA256);
+        ctx.update(self.recipe.hash().as_bytes());
+        for c in &self.contributions {
+            ctx.update(&(c.examples.len() as u64).to_le_bytes());
+            for e in &c.examples {
+                ctx.update(&e.content_hash());
+            }
+        }
+        for e in &self.holdout {
+            ctx.update(&e.content_hash());
+        }
+        hex::encode(ctx.finish())
+    }
+}

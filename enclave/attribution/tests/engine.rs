@@ -1,0 +1,204 @@
+//! The exact LOO engine: planted good, useless and harmful contributions come out in the right
+//! order and sign; a killed run resumes from its journal to the bitwise-same result; the number of
+//! workers does not change the result.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use assay_attribution::Error;
+use assay_attribution::engine::{LooMetrics, Trial, leave_one_out, scores};
+use assay_attribution::recipe_trial::{RecipeTrial, group};
+use assay_recipe::data::Example;
+use assay_recipe::fixture::{reverse_task, tiny_config, write_model};
+
+fn planted(dir: &std::path::Path) -> RecipeTrial {
+    let mut recipe = write_model(dir, &tiny_config(), 21).unwrap();
+    recipe.training.epochs = 3;
+    recipe.optimizer.lr = 2e-2;
+    let mut examples = Vec::new();
+    // Good: the holdout's task.
+    examples.extend(reverse_task(12, &["good"], 0));
+    // Useless: an unrelated task.
+    examples.extend((0..12).map(|i| {
+        Example {
+            contributor: "useless".into(),
+            prompt: format!("count to {}", i % 5 + 1),
+            answer: (1..=i % 5 + 1)
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }));
+    // Harmful: the holdout's prompts with wrong answers.
+    examples.extend(reverse_task(12, &["harmful"], 0).into_iter().map(|mut e| {
+        e.answer = e.prompt.trim_start_matches("reverse ").to_lowercase();
+        e
+    }));
+    RecipeTrial {
+        recipe,
+        model_dir: dir.to_owned(),
+        contributions: group(&examples),
+        holdout: reverse_task(10, &["h"], 3),
+    }
+}
+
+#[test]
+fn planted_contributions_score_in_the_right_order_and_sign() {
+    let dir = tempfile::tempdir().unwrap();
+    let trial = planted(dir.path());
+    assert_eq!(
+        trial
+            .contributions
+            .iter()
+            .map(|c| c.contributor.as_str())
+            .collect::<Vec<_>>(),
+        ["good", "useless", "harmful"]
+    );
+    let m = leave_one_out(&trial, 2, None, &|_, _| {}).unwrap();
+    let s = scores(&m, trial.lower_is_better());
+    eprintln!(
+        "baseline {} without {:?} scores {:?}",
+        m.baseline, m.without, s
+    );
+    assert!(s[0] > 0.0, "good helps: {s:?}");
+    assert!(s[2] < 0.0, "harmful hurts: {s:?}");
+    assert!(
+        s[0] > s[1] && s[1] > s[2],
+        "order good > useless > harmful: {s:?}"
+    );
+}
+
+/// A cheap deterministic trial that can be made to fail after some runs.
+struct Counted {
+    n: usize,
+    fail_after: Option<usize>,
+    calls: AtomicUsize,
+}
+
+impl Trial for Counted {
+    type Worker = ();
+    fn worker(&self) -> Result<(), Error> {
+        Ok(())
+    }
+    fn metric(&self, _: &mut (), excluded: Option<usize>) -> Result<f64, Error> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.fail_after.is_some_and(|k| call >= k) {
+            return Err(Error::Recipe("killed".into()));
+        }
+        Ok(10.0 + excluded.map_or(0.0, |i| (i as f64 * 0.37).sin()))
+    }
+    fn contributions(&self) -> usize {
+        self.n
+    }
+    fn inputs_hash(&self) -> String {
+        format!("counted-{}", self.n)
+    }
+}
+
+#[test]
+fn a_killed_run_resumes_from_its_journal_to_the_same_bits() {
+    let full = leave_one_out(
+        &Counted {
+            n: 9,
+            fail_after: None,
+            calls: 0.into(),
+        },
+        1,
+        None,
+        &|_, _| {},
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    let killed = leave_one_out(
+        &Counted {
+            n: 9,
+            fail_after: Some(4),
+            calls: 0.into(),
+        },
+        2,
+        Some(&journal),
+        &|_, _| {},
+    );
+    assert!(matches!(killed, Err(Error::Recipe(m)) if m == "killed"));
+    let written = std::fs::read_dir(&journal).unwrap().count();
+    assert!((1..=4).contains(&written), "{written} journal entries");
+    let seen = std::sync::Mutex::new(Vec::new());
+    let resumed = leave_one_out(
+        &Counted {
+            n: 9,
+            fail_after: None,
+            calls: 0.into(),
+        },
+        2,
+        Some(&journal),
+        &|d, t| seen.lock().unwrap().push((d, t)),
+    )
+    .unwrap();
+    assert_eq!(resumed.resumed, written);
+    assert_eq!(
+        LooMetrics {
+            resumed: 0,
+            ..resumed.clone()
+        },
+        full
+    );
+    assert_eq!(seen.lock().unwrap().last(), Some(&(10, 10)));
+    // Entries made for other inputs are not reused.
+    let other = leave_one_out(
+        &Counted {
+            n: 8,
+            fail_after: None,
+            calls: 0.into(),
+        },
+        1,
+        Some(&journal),
+        &|_, _| {},
+    )
+    .unwrap();
+    assert_eq!(other.resumed, 0);
+    // No temporary file is left behind.
+    assert!(
+        std::fs::read_dir(&journal)
+            .unwrap()
+            .all(|e| e.unwrap().path().extension().unwrap() == "json")
+    );
+}
+
+#[test]
+fn real_trials_resume_bitwise_and_do_not_depend_on_worker_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut trial = planted(dir.path());
+    trial.recipe.training.epochs = 1;
+    trial.contributions.truncate(2);
+    let one = leave_one_out(&trial, 1, None, &|_, _| {}).unwrap();
+    let two = leave_one_out(&trial, 2, None, &|_, _| {}).unwrap();
+    assert_eq!(one, two);
+    let journal = dir.path().join("j");
+    leave_one_out(&trial, 2, Some(&journal), &|_, _| {}).unwrap();
+    std::fs::remove_file(journal.join("run-000001.json")).unwrap();
+    let resumed = leave_one_out(&trial, 1, Some(&journal), &|_, _| {}).unwrap();
+    assert_eq!(resumed.resumed, 2);
+    assert_eq!(
+        LooMetrics {
+            resumed: 0,
+            ..resumed
+        },
+        one
+    );
+    assert_eq!(one.without.iter().map(|w| w.to_bits()).count(), 2);
+}
+
+#[test]
+fn an_empty_contribution_set_is_refused() {
+    let e = leave_one_out(
+        &Counted {
+            n: 0,
+            fail_after: None,
+            calls: 0.into(),
+        },
+        1,
+        None,
+        &|_, _| {},
+    );
+    assert!(matches!(e, Err(Error::EmptyContributionSet)));
+}
