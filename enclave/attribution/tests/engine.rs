@@ -185,7 +185,7 @@ fn real_trials_resume_bitwise_and_do_not_depend_on_worker_count() {
         },
         one
     );
-    assert_eq!(one.without.iter().map(|w| w.to_bits()).count(), 2);
+    assert_eq!(one.without.len(), 2);
 }
 
 #[test]
