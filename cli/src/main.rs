@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+mod attribute;
 mod kds;
 mod measure;
 mod recipe;
@@ -38,6 +39,8 @@ enum Command {
     Kds(kds::KdsCommand),
     /// Compute the expected launch measurement of a confidential VM (sev-snp-measure's flags).
     Measure(Box<measure::MeasureArgs>),
+    /// Leave-one-out scores and shares of contributions, with a pinned recipe.
+    Attribute(Box<attribute::AttributeArgs>),
     /// The pinned recipe: check a recipe file, run its fine-tune and eval.
     #[command(subcommand)]
     Recipe(recipe::RecipeCommand),
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
         Command::Kds(cmd) => kds::run(cmd),
         Command::Measure(args) => Ok(measure::run(&args)),
         Command::Recipe(cmd) => recipe::run(cmd),
+        Command::Attribute(args) => attribute::run(&args),
     };
     match result {
         Ok(code) => code,

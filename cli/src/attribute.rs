@@ -1,0 +1,129 @@
+//! `assay attribute`: exact leave-one-out scores and shares on local files, printed as a table or
+//! as JSON in the shape of the Forge's score vector.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use assay_attribution::engine::{leave_one_out, scores};
+use assay_attribution::recipe_trial::{RecipeTrial, group};
+use assay_attribution::shares::{ComputeProvider, allocate};
+use assay_recipe::data::{Kind, load};
+use assay_recipe::recipe::Recipe;
+use clap::Args;
+use serde_json::json;
+
+/// Arguments of `assay attribute`.
+#[derive(Args)]
+pub struct AttributeArgs {
+    /// The recipe (TOML).
+    #[arg(long)]
+    pub recipe: PathBuf,
+    /// The model directory the recipe pins.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Contributions (JSON Lines; grouped by `contributor`).
+    #[arg(long)]
+    pub contributions: PathBuf,
+    /// Holdout (JSON Lines).
+    #[arg(long)]
+    pub holdout: PathBuf,
+    /// Trainings run in parallel.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Journal folder: each finished run is recorded there, and a rerun resumes from it.
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    /// Basis points for compute providers (e.g. 1500–2500); needs --provider.
+    #[arg(long, default_value_t = 0)]
+    pub compute_bps: u32,
+    /// A compute provider and its compute units, `ID:UNITS`; repeatable.
+    #[arg(long, value_parser = parse_provider)]
+    pub provider: Vec<ComputeProvider>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_provider(s: &str) -> Result<ComputeProvider, String> {
+    let (id, units) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?} is not ID:UNITS"))?;
+    Ok(ComputeProvider {
+        provider: id.to_owned(),
+        units: units.parse().map_err(|e| format!("{s:?}: units: {e}"))?,
+    })
+}
+
+pub fn run(a: &AttributeArgs) -> Result<ExitCode, String> {
+    let recipe = Recipe::load(&a.recipe).map_err(|e| e.to_string())?;
+    let contributions = load(&a.contributions, Kind::Contributions).map_err(|e| e.to_string())?;
+    let holdout = load(&a.holdout, Kind::Holdout).map_err(|e| e.to_string())?;
+    let trial = RecipeTrial {
+        recipe,
+        model_dir: a.model.clone(),
+        contributions: group(&contributions),
+        holdout,
+    };
+    let total = trial.contributions.len() as u64 + 1;
+    let bar = indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} trainings, {elapsed} ({eta} left)",
+        )
+        .expect("template"),
+    );
+    let m = leave_one_out(&trial, a.workers, a.journal.as_deref(), &|done, _| {
+        bar.set_position(done as u64)
+    })
+    .map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    let s = scores(&m, trial.lower_is_better());
+    let named: Vec<(String, f64)> = trial
+        .contributions
+        .iter()
+        .map(|c| c.contributor.clone())
+        .zip(s)
+        .collect();
+    let alloc = allocate(&named, a.compute_bps, &a.provider).map_err(|e| e.to_string())?;
+    let direction = if trial.lower_is_better() {
+        "lower_is_better"
+    } else {
+        "higher_is_better"
+    };
+    if a.json {
+        let out = json!({
+            "method": "exact_loo",
+            "recipe_hash": trial.recipe.hash(),
+            "baseline_metric": {"name": "perplexity", "value": m.baseline, "direction": direction},
+            "scores": alloc.data.iter().map(|d| json!({"contributor": d.contributor, "score": d.score, "shares": d.shares})).collect::<Vec<_>>(),
+            "compute": alloc.compute,
+            "no_positive_scores": alloc.no_positive_scores,
+            "unallocated_bps": alloc.unallocated_bps,
+            "resumed_runs": m.resumed,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+    } else {
+        println!(
+            "method: exact leave-one-out; baseline perplexity {:.6} ({direction})",
+            m.baseline
+        );
+        println!("{:<44} {:>14} {:>7}", "contributor", "score", "bps");
+        for d in &alloc.data {
+            println!("{:<44} {:>14.6} {:>7}", d.contributor, d.score, d.shares);
+        }
+        for c in &alloc.compute {
+            println!(
+                "{:<44} {:>14} {:>7}",
+                format!("compute: {}", c.provider),
+                format!("{} units", c.units),
+                c.shares
+            );
+        }
+        if alloc.no_positive_scores {
+            println!(
+                "no contribution scored above 0: {} bps unallocated",
+                alloc.unallocated_bps
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
