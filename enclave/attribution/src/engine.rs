@@ -18,8 +18,8 @@ pub trait Trial: Sync {
     type Worker;
     /// Builds a worker.
     fn worker(&self) -> Result<Self::Worker, Error>;
-    /// Runs one training and eval.
-    fn metric(&self, worker: &mut Self::Worker, excluded: Option<usize>) -> Result<f64, Error>;
+    /// Runs one training and eval without the contributions in `excluded` (sorted indices).
+    fn metric(&self, worker: &mut Self::Worker, excluded: &[usize]) -> Result<f64, Error>;
     /// Number of contributions.
     fn contributions(&self) -> usize;
     /// Hash of everything that determines the metrics (recipe, data, holdout): journal entries
@@ -32,7 +32,7 @@ pub trait Trial: Sync {
 struct Entry {
     inputs_hash: String,
     run: usize,
-    excluded: Option<usize>,
+    excluded: Vec<usize>,
     /// The metric's IEEE-754 bits, hex: exact on reload.
     metric_bits: String,
     metric: f64,
@@ -63,11 +63,12 @@ fn entry_path(dir: &Path, run: usize) -> PathBuf {
     dir.join(format!("run-{run:06}.json"))
 }
 
-fn read_entry(dir: &Path, run: usize, inputs_hash: &str) -> Option<f64> {
+fn read_entry(dir: &Path, run: usize, inputs_hash: &str, excluded: &[usize]) -> Option<f64> {
     let text = std::fs::read_to_string(entry_path(dir, run)).ok()?;
     let e: Entry = serde_json::from_str(&text).ok()?;
     let bits = u64::from_str_radix(&e.metric_bits, 16).ok()?;
-    (e.inputs_hash == inputs_hash && e.run == run).then_some(f64::from_bits(bits))
+    (e.inputs_hash == inputs_hash && e.run == run && e.excluded == excluded)
+        .then_some(f64::from_bits(bits))
 }
 
 fn write_entry(dir: &Path, e: &Entry) -> Result<(), Error> {
@@ -77,18 +78,20 @@ fn write_entry(dir: &Path, e: &Entry) -> Result<(), Error> {
     std::fs::rename(&tmp, &path).map_err(|s| io(&path, s))
 }
 
-/// Runs the n+1 trials with up to `workers` threads, journaling into `journal` if given.
-pub fn leave_one_out<T: Trial>(
+/// Runs one trial per entry of `subsets` (the contributions each leaves out) with up to
+/// `workers` threads, journaling into `journal` if given. Returns the metrics in `subsets` order
+/// and how many came from the journal.
+pub fn run_subsets<T: Trial>(
     trial: &T,
+    subsets: &[Vec<usize>],
     workers: usize,
     journal: Option<&Path>,
     progress: Progress<'_>,
-) -> Result<LooMetrics, Error> {
-    let n = trial.contributions();
-    if n == 0 {
+) -> Result<(Vec<f64>, usize), Error> {
+    if trial.contributions() == 0 {
         return Err(Error::EmptyContributionSet);
     }
-    let total = n + 1;
+    let total = subsets.len();
     let hash = trial.inputs_hash();
     if let Some(dir) = journal {
         std::fs::create_dir_all(dir).map_err(|s| io(dir, s))?;
@@ -98,7 +101,7 @@ pub fn leave_one_out<T: Trial>(
     if let Some(dir) = journal {
         let mut r = results.lock().expect("not poisoned");
         for (run, slot) in r.iter_mut().enumerate() {
-            *slot = read_entry(dir, run, &hash);
+            *slot = read_entry(dir, run, &hash, &subsets[run]);
             resumed += usize::from(slot.is_some());
         }
     }
@@ -126,8 +129,8 @@ pub fn leave_one_out<T: Trial>(
                     }
                     let k = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&run) = todo.get(k) else { return };
-                    let excluded = run.checked_sub(1);
-                    let outcome = trial.metric(&mut worker, excluded).and_then(|metric| {
+                    let excluded = subsets[run].clone();
+                    let outcome = trial.metric(&mut worker, &excluded).and_then(|metric| {
                         if let Some(dir) = journal {
                             write_entry(
                                 dir,
@@ -165,6 +168,21 @@ pub fn leave_one_out<T: Trial>(
         .into_iter()
         .map(|m| m.expect("every run finished"))
         .collect();
+    Ok((r, resumed))
+}
+
+/// Exact leave-one-out: n+1 trials (all contributions, then each left out).
+pub fn leave_one_out<T: Trial>(
+    trial: &T,
+    workers: usize,
+    journal: Option<&Path>,
+    progress: Progress<'_>,
+) -> Result<LooMetrics, Error> {
+    let n = trial.contributions();
+    let subsets: Vec<Vec<usize>> = std::iter::once(vec![])
+        .chain((0..n).map(|i| vec![i]))
+        .collect();
+    let (r, resumed) = run_subsets(trial, &subsets, workers, journal, progress)?;
     Ok(LooMetrics {
         baseline: r[0],
         without: r[1..].to_vec(),

@@ -13,5 +13,6 @@ mod error;
 pub mod merkle;
 pub mod recipe_trial;
 pub mod shares;
+pub mod stratified;
 
 pub use error::Error;

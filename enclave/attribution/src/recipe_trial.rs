@@ -22,6 +22,18 @@ pub struct Contribution {
     pub examples: Vec<Example>,
 }
 
+impl Contribution {
+    /// The contribution's hash: SHA-256 over its examples' content hashes in file order (the
+    /// `bytes32` of its `data_root` leaf).
+    pub fn content_hash(&self) -> [u8; 32] {
+        let mut ctx = Context::new(&SHA256);
+        for e in &self.examples {
+            ctx.update(&e.content_hash());
+        }
+        ctx.finish().as_ref().try_into().expect("32 bytes")
+    }
+}
+
 /// Groups examples by contributor, contributors in order of first appearance.
 pub fn group(examples: &[Example]) -> Vec<Contribution> {
     let mut out: Vec<Contribution> = Vec::new();
@@ -67,7 +79,7 @@ impl Trial for RecipeTrial {
         load_pinned(&self.recipe, &self.model_dir, &candle_core::Device::Cpu).map_err(recipe_err)
     }
 
-    fn metric(&self, w: &mut Pinned, excluded: Option<usize>) -> Result<f64, Error> {
+    fn metric(&self, w: &mut Pinned, excluded: &[usize]) -> Result<f64, Error> {
         w.model
             .reset_adapters(&lora_spec(&self.recipe))
             .map_err(|e| Error::Recipe(e.to_string()))?;
@@ -75,7 +87,7 @@ impl Trial for RecipeTrial {
             .contributions
             .iter()
             .enumerate()
-            .filter(|(i, _)| Some(*i) != excluded)
+            .filter(|(i, _)| !excluded.contains(i))
             .flat_map(|(_, c)| c.examples.iter().cloned())
             .collect();
         train(&w.model, &w.tokenizer, &self.recipe, &data).map_err(recipe_err)?;

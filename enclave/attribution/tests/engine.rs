@@ -79,12 +79,16 @@ impl Trial for Counted {
     fn worker(&self) -> Result<(), Error> {
         Ok(())
     }
-    fn metric(&self, _: &mut (), excluded: Option<usize>) -> Result<f64, Error> {
+    fn metric(&self, _: &mut (), excluded: &[usize]) -> Result<f64, Error> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
         if self.fail_after.is_some_and(|k| call >= k) {
             return Err(Error::Recipe("killed".into()));
         }
-        Ok(10.0 + excluded.map_or(0.0, |i| (i as f64 * 0.37).sin()))
+        Ok(10.0
+            + excluded
+                .iter()
+                .map(|&i| (i as f64 * 0.37).sin())
+                .sum::<f64>())
     }
     fn contributions(&self) -> usize {
         self.n

@@ -1,0 +1,122 @@
+//! The stratified approximation against exact leave-one-out on generated data sets: rank
+//! correlation and the largest share error, the figures `docs/attribution.md` reports.
+
+use assay_attribution::engine::leave_one_out;
+use assay_attribution::engine::scores;
+use assay_attribution::recipe_trial::{RecipeTrial, group};
+use assay_attribution::shares::apportion;
+use assay_attribution::stratified::{Method, attribute};
+use assay_recipe::data::Example;
+use assay_recipe::fixture::{reverse_task, tiny_config, write_model};
+
+/// `n` contributions of 1–4 examples each: good (the holdout's task), useless (another task) or
+/// harmful (wrong answers), mixed by `seed`.
+fn dataset(n: usize, seed: u64) -> Vec<Example> {
+    let mut s = seed;
+    let mut next = || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (s >> 33) as usize
+    };
+    let mut out = Vec::new();
+    for c in 0..n {
+        let who = format!("c{c:03}");
+        let size = 1 + next() % 4;
+        let kind = next() % 3;
+        for e in reverse_task(size, &[&who], (next() % 16) as u64) {
+            out.push(match kind {
+                0 => e,
+                1 => Example {
+                    answer: format!("{} items", e.prompt.len()),
+                    prompt: format!("count {}", e.prompt),
+                    ..e
+                },
+                _ => Example {
+                    answer: e.prompt.trim_start_matches("reverse ").to_owned(),
+                    ..e
+                },
+            });
+        }
+    }
+    out
+}
+
+fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    let rank = |v: &[f64]| {
+        let mut idx: Vec<usize> = (0..v.len()).collect();
+        idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+        let mut r = vec![0.0; v.len()];
+        for (k, &i) in idx.iter().enumerate() {
+            r[i] = k as f64;
+        }
+        r
+    };
+    let (ra, rb) = (rank(a), rank(b));
+    let n = a.len() as f64;
+    let d2: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - y).powi(2)).sum();
+    1.0 - 6.0 * d2 / (n * (n * n - 1.0))
+}
+
+#[test]
+fn stratified_error_against_exact_loo_on_three_data_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut recipe = write_model(dir.path(), &tiny_config(), 5).unwrap();
+    recipe.training.epochs = 1;
+    recipe.optimizer.lr = 2e-2;
+    let mut report = Vec::new();
+    for seed in [1u64, 2, 3] {
+        let examples = dataset(24, seed);
+        let trial = RecipeTrial {
+            recipe: recipe.clone(),
+            model_dir: dir.path().to_owned(),
+            contributions: group(&examples),
+            holdout: reverse_task(8, &["h"], 11),
+        };
+        let sizes: Vec<usize> = trial
+            .contributions
+            .iter()
+            .map(|c| c.examples.len())
+            .collect();
+        let keys: Vec<[u8; 32]> = trial
+            .contributions
+            .iter()
+            .map(|c| c.content_hash())
+            .collect();
+        let exact = scores(&leave_one_out(&trial, 2, None, &|_, _| {}).unwrap(), true);
+        let approx = attribute(&trial, &sizes, &keys, 6, true, 2, None, &|_, _| {}).unwrap();
+        assert_eq!(approx.method, Method::StratifiedLoo { groups: 6 });
+        let rho = spearman(&exact, &approx.scores);
+        let (se, sa) = (apportion(&exact, 10_000), apportion(&approx.scores, 10_000));
+        let max_err = se
+            .iter()
+            .zip(&sa)
+            .map(|(x, y)| x.abs_diff(*y))
+            .max()
+            .unwrap();
+        let sign_agree = exact
+            .iter()
+            .zip(&approx.scores)
+            .filter(|(x, y)| (**x > 0.0) == (**y > 0.0))
+            .count();
+        eprintln!(
+            "data set {seed}: spearman {rho:.3}, max share error {max_err} bps, sign agreement {sign_agree}/24"
+        );
+        report.push((rho, max_err, sign_agree));
+    }
+    // What docs/attribution.md reports for this setting (24 contributions, 6 groups of 4): the
+    // ranking is only weakly preserved and single shares can be off by up to ~30 % of the total.
+    // The run is deterministic, so these bounds fail if the approximation gets worse.
+    for (rho, max_err, _) in &report {
+        assert!(
+            *rho > 0.1,
+            "rank correlation {rho} (measured 0.368 / 0.110 / 0.478)"
+        );
+        assert!(
+            *max_err <= 3000,
+            "max share error {max_err} bps (measured 2949 / 2543 / 2229)"
+        );
+    }
+    let agree: usize = report.iter().map(|r| r.2).sum();
+    assert!(agree >= 47, "sign agreement {agree}/72 (measured 47)");
+}
