@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use assay_attribution::engine::{leave_one_out, scores};
 use assay_attribution::recipe_trial::{RecipeTrial, group};
 use assay_attribution::shares::{ComputeProvider, allocate};
+use assay_attribution::stratified::{Method, attribute};
 use assay_recipe::data::{Kind, load};
 use assay_recipe::recipe::Recipe;
 use clap::Args;
@@ -30,6 +30,10 @@ pub struct AttributeArgs {
     /// Trainings run in parallel.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
+    /// Above this many contributions, the stratified approximation replaces exact LOO (see
+    /// docs/attribution.md for its measured error).
+    #[arg(long, default_value_t = 200)]
+    pub threshold: usize,
     /// Journal folder: each finished run is recorded there, and a rerun resumes from it.
     #[arg(long)]
     pub journal: Option<PathBuf>,
@@ -64,26 +68,48 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, String> {
         contributions: group(&contributions),
         holdout,
     };
-    let total = trial.contributions.len() as u64 + 1;
+    let n = trial.contributions.len();
+    let total = if n <= a.threshold {
+        n + 1
+    } else {
+        a.threshold + 1
+    } as u64;
     let bar = indicatif::ProgressBar::new(total).with_style(
         indicatif::ProgressStyle::with_template(
             "{bar:40} {pos}/{len} trainings, {elapsed} ({eta} left)",
         )
         .expect("template"),
     );
-    let m = leave_one_out(&trial, a.workers, a.journal.as_deref(), &|done, _| {
-        bar.set_position(done as u64)
-    })
+    let sizes: Vec<usize> = trial
+        .contributions
+        .iter()
+        .map(|c| c.examples.len())
+        .collect();
+    let keys: Vec<[u8; 32]> = trial
+        .contributions
+        .iter()
+        .map(|c| c.content_hash())
+        .collect();
+    let result = attribute(
+        &trial,
+        &sizes,
+        &keys,
+        a.threshold,
+        trial.lower_is_better(),
+        a.workers,
+        a.journal.as_deref(),
+        &|done, _| bar.set_position(done as u64),
+    )
     .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
-    let s = scores(&m, trial.lower_is_better());
     let named: Vec<(String, f64)> = trial
         .contributions
         .iter()
         .map(|c| c.contributor.clone())
-        .zip(s)
+        .zip(result.scores.iter().copied())
         .collect();
     let alloc = allocate(&named, a.compute_bps, &a.provider).map_err(|e| e.to_string())?;
+    let m = &result;
     let direction = if trial.lower_is_better() {
         "lower_is_better"
     } else {
@@ -91,7 +117,8 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, String> {
     };
     if a.json {
         let out = json!({
-            "method": "exact_loo",
+            "method": match result.method { Method::ExactLoo => "exact_loo", Method::StratifiedLoo { .. } => "stratified_loo" },
+            "groups": match result.method { Method::ExactLoo => None, Method::StratifiedLoo { groups } => Some(groups) },
             "recipe_hash": trial.recipe.hash(),
             "baseline_metric": {"name": "perplexity", "value": m.baseline, "direction": direction},
             "scores": alloc.data.iter().map(|d| json!({"contributor": d.contributor, "score": d.score, "shares": d.shares})).collect::<Vec<_>>(),
@@ -102,8 +129,14 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, String> {
         });
         println!("{}", serde_json::to_string_pretty(&out).expect("json"));
     } else {
+        let method = match result.method {
+            Method::ExactLoo => "exact leave-one-out".to_owned(),
+            Method::StratifiedLoo { groups } => {
+                format!("stratified leave-groups-out ({groups} groups; approximate)")
+            }
+        };
         println!(
-            "method: exact leave-one-out; baseline perplexity {:.6} ({direction})",
+            "method: {method}; baseline perplexity {:.6} ({direction})",
             m.baseline
         );
         println!("{:<44} {:>14} {:>7}", "contributor", "score", "bps");

@@ -83,6 +83,11 @@ fn attribute_prints_the_score_vector_and_resumes() {
     assert_eq!(second["resumed_runs"], 4);
     assert_eq!(first["scores"], second["scores"]);
     assert_eq!(first["baseline_metric"], second["baseline_metric"]);
+    // Above the threshold the stratified approximation is used, and said.
+    let approx = run(&["--threshold", "2"]);
+    assert_eq!(approx["method"], "stratified_loo");
+    assert_eq!(approx["groups"], 2);
+    assert_eq!(approx["scores"].as_array().unwrap().len(), 3);
 }
 
 #[test]
