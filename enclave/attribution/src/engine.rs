@@ -41,6 +41,23 @@ struct Entry {
 /// Progress of a computation: `done` of `total` runs.
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
+/// Progress as a stream the host can serve (e.g. as server-sent events): every `(done, total)`
+/// update is sent on the returned channel; the receiver sees the initial state, then one message
+/// per finished run.
+pub fn progress_channel() -> (
+    impl Fn(usize, usize) + Sync,
+    std::sync::mpsc::Receiver<(usize, usize)>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    // A receiver that went away only means nobody is watching.
+    (
+        move |done, total| {
+            let _ = tx.send((done, total));
+        },
+        rx,
+    )
+}
+
 /// The metrics of all n+1 runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LooMetrics {

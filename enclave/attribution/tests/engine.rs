@@ -206,3 +206,24 @@ fn an_empty_contribution_set_is_refused() {
     );
     assert!(matches!(e, Err(Error::EmptyContributionSet)));
 }
+
+#[test]
+fn progress_streams_one_update_per_run() {
+    use assay_attribution::engine::progress_channel;
+    let (progress, updates) = progress_channel();
+    leave_one_out(
+        &Counted {
+            n: 6,
+            fail_after: None,
+            calls: 0.into(),
+        },
+        2,
+        None,
+        &progress,
+    )
+    .unwrap();
+    drop(progress);
+    let mut seen: Vec<(usize, usize)> = updates.iter().collect();
+    seen.sort();
+    assert_eq!(seen, (0..=7).map(|d| (d, 7)).collect::<Vec<_>>());
+}
