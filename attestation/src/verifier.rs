@@ -135,6 +135,16 @@ impl Recorder {
     }
 }
 
+/// The report in `input`, unwrapped from its envelope.
+fn parse(input: &[u8]) -> Result<(AttestationReport, Envelope), Error> {
+    let (bytes, envelope) = extract_report(input)?;
+    Ok((AttestationReport::from_bytes(bytes)?, envelope))
+}
+
+fn parsed_detail(report: &AttestationReport, envelope: Envelope) -> String {
+    format!("version {} report, {envelope:?} envelope", report.version())
+}
+
 impl Verifier {
     /// A verifier trusting AMD's roots only, at time `at`, with no CRL and the default policy.
     pub fn new(at: OffsetDateTime) -> Self {
@@ -157,21 +167,12 @@ impl Verifier {
             checks: Vec::new(),
             report: None,
         };
-        let parsed = extract_report(input)
-            .and_then(|(bytes, env)| Ok((AttestationReport::from_bytes(bytes)?, env)));
-        let (report, envelope) = match parsed {
+        let (report, envelope) = match parse(input) {
             Ok(ok) => ok,
             Err(e) => return Err(rec.fail(e)),
         };
         rec.report = Some(report.clone());
-        rec.pass(
-            "parse",
-            format!(
-                "version {} report, {:?} envelope",
-                report.version(),
-                envelope
-            ),
-        );
+        rec.pass("parse", parsed_detail(&report, envelope));
         let chain = CertificateChain::assemble(
             certificates,
             crate::kds::builtin_intermediates(),
@@ -213,14 +214,12 @@ impl Verifier {
             checks: Vec::new(),
             report: None,
         };
-        let parsed = extract_report(input)
-            .and_then(|(bytes, env)| Ok((AttestationReport::from_bytes(bytes)?, env)));
-        let (report, envelope) = match parsed {
+        let (report, envelope) = match parse(input) {
             Ok(ok) => ok,
             Err(e) => return Err(rec.fail(e)),
         };
         rec.report = Some(report.clone());
-        rec.pass("parse", format!("version {} report", report.version()));
+        rec.pass("parse", parsed_detail(&report, envelope));
         rec.pass("chain", "verified earlier");
         self.finish(rec, report, envelope, chain)
     }

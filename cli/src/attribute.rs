@@ -104,16 +104,7 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, String> {
         )
         .expect("template"),
     );
-    let sizes: Vec<usize> = trial
-        .contributions
-        .iter()
-        .map(|c| c.examples.len())
-        .collect();
-    let keys: Vec<[u8; 32]> = trial
-        .contributions
-        .iter()
-        .map(|c| c.content_hash())
-        .collect();
+    let (sizes, keys) = trial.sizes_and_keys();
     let result = attribute(
         &trial,
         &sizes,
@@ -133,7 +124,6 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, String> {
         .zip(result.scores.iter().copied())
         .collect();
     let alloc = allocate(&named, a.compute_bps, &a.provider).map_err(|e| e.to_string())?;
-    let m = &result;
     let direction = if trial.lower_is_better() {
         "lower_is_better"
     } else {
@@ -144,12 +134,12 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, String> {
             "method": match result.method { Method::ExactLoo => "exact_loo", Method::StratifiedLoo { .. } => "stratified_loo" },
             "groups": match result.method { Method::ExactLoo => None, Method::StratifiedLoo { groups } => Some(groups) },
             "recipe_hash": trial.recipe.hash(),
-            "baseline_metric": {"name": "perplexity", "value": m.baseline, "direction": direction},
+            "baseline_metric": {"name": "perplexity", "value": result.baseline, "direction": direction},
             "scores": alloc.data.iter().map(|d| json!({"contributor": d.contributor, "score": d.score, "shares": d.shares})).collect::<Vec<_>>(),
             "compute": alloc.compute,
             "no_positive_scores": alloc.no_positive_scores,
             "unallocated_bps": alloc.unallocated_bps,
-            "resumed_runs": m.resumed,
+            "resumed_runs": result.resumed,
         });
         println!("{}", serde_json::to_string_pretty(&out).expect("json"));
     } else {
@@ -161,7 +151,7 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, String> {
         };
         println!(
             "method: {method}; baseline perplexity {:.6} ({direction})",
-            m.baseline
+            result.baseline
         );
         println!("{:<44} {:>14} {:>7}", "contributor", "score", "bps");
         for d in &alloc.data {

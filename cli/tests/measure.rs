@@ -3,27 +3,15 @@
 //! same exit status and message. Vectors whose Debian inputs were not fetched are skipped, and
 //! counted as such (see measurements/tests/vectors.rs for the rules).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
 
-fn vectors_dir() -> PathBuf {
-    std::env::var_os("ASSAY_MEASURE_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/measure")
-        })
-}
+#[path = "../../measurements/tests/paths/mod.rs"]
+mod paths;
 
-fn inputs_dir() -> PathBuf {
-    std::env::var_os("ASSAY_MEASURE_INPUTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(&std::env::var("HOME").unwrap_or_default())
-                .join(".cache/assay/measure-inputs")
-        })
-}
+use paths::{inputs_dir, vectors_dir};
 
 /// The path of input `id`, if present.
 fn input_path(v: &Value, id: &str) -> Option<PathBuf> {

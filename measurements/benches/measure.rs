@@ -3,8 +3,10 @@
 //! with the two on both cores. Needs the Debian inputs (`scripts/fetch-measure-inputs`).
 #![allow(missing_docs)]
 
+#[path = "../tests/paths/mod.rs"]
+mod paths;
+
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use assay_measurements::vcpu::{VmmType, vcpu_type_sig};
 use assay_measurements::{DirectBoot, Launch};
@@ -12,24 +14,14 @@ use aws_lc_rs::digest::{SHA256, SHA384, digest};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn input(id: &str) -> Vec<u8> {
-    let dir = std::env::var_os("ASSAY_MEASURE_INPUTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/assay/measure-inputs")
-        });
-    std::fs::read(dir.join(id))
+    std::fs::read(paths::inputs_dir().join(id))
         .unwrap_or_else(|e| panic!("{id}: {e}; run scripts/fetch-measure-inputs first"))
 }
 
 fn bench(c: &mut Criterion) {
     let firmware = input("ovmf-amdsev");
     let kernel = input("kernel-debian");
-    let initrd = std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/vectors/measure/inputs/initrd-tiny.cpio.gz"),
-    )
-    .unwrap();
+    let initrd = std::fs::read(paths::vectors_dir().join("inputs/initrd-tiny.cpio.gz")).unwrap();
     let launch = Launch {
         firmware: &firmware,
         boot: Some(DirectBoot::Files {

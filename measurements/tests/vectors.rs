@@ -8,7 +8,6 @@
 //! succeeded) an absent input fails the run.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use assay_measurements::hashes::KernelHashes;
 use assay_measurements::ovmf::{FOUR_GIB, Firmware};
@@ -19,22 +18,9 @@ use aws_lc_rs::digest;
 use base64::Engine;
 use serde_json::Value;
 
-fn vectors_dir() -> PathBuf {
-    std::env::var_os("ASSAY_MEASURE_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/measure")
-        })
-}
+mod paths;
 
-fn inputs_dir() -> PathBuf {
-    std::env::var_os("ASSAY_MEASURE_INPUTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(&std::env::var("HOME").unwrap_or_default())
-                .join(".cache/assay/measure-inputs")
-        })
-}
+use paths::{inputs_dir, vectors_dir};
 
 fn sha256_hex(b: &[u8]) -> String {
     hex::encode(digest::digest(&digest::SHA256, b))

@@ -62,6 +62,15 @@ pub struct RecipeTrial {
 }
 
 impl RecipeTrial {
+    /// Each contribution's size (examples) and content hash: what the stratification rule of
+    /// [`crate::stratified::attribute`] sorts by.
+    pub fn sizes_and_keys(&self) -> (Vec<usize>, Vec<[u8; 32]>) {
+        self.contributions
+            .iter()
+            .map(|c| (c.examples.len(), c.content_hash()))
+            .unzip()
+    }
+
     /// Whether the recipe's metric is lower-is-better.
     pub fn lower_is_better(&self) -> bool {
         self.recipe.eval.direction == Direction::LowerIsBetter

@@ -73,16 +73,7 @@ fn stratified_error_against_exact_loo_on_three_data_sets() {
             contributions: group(&examples),
             holdout: reverse_task(8, &["h"], 11),
         };
-        let sizes: Vec<usize> = trial
-            .contributions
-            .iter()
-            .map(|c| c.examples.len())
-            .collect();
-        let keys: Vec<[u8; 32]> = trial
-            .contributions
-            .iter()
-            .map(|c| c.content_hash())
-            .collect();
+        let (sizes, keys) = trial.sizes_and_keys();
         let exact = scores(&leave_one_out(&trial, 2, None, &|_, _| {}).unwrap(), true);
         let approx = attribute(&trial, &sizes, &keys, 6, true, 2, None, &|_, _| {}).unwrap();
         assert_eq!(approx.method, Method::StratifiedLoo { groups: 6 });

@@ -84,7 +84,8 @@ pub fn frozen_matmul(x: &Tensor, weight: &FrozenWeight) -> candle_core::Result<T
     let value = match weight {
         FrozenWeight::F32(w) => x2.detach().matmul(&w.t()?)?,
         FrozenWeight::Quantized(q) => {
-            candle_core::quantized::QMatMul::QTensor(q.clone()).forward_detached(&x2.detach())?
+            let qmatmul = candle_core::quantized::QMatMul::QTensor(q.clone());
+            candle_core::Module::forward(&qmatmul, &x2.detach())?
         }
     };
     let n = value.dim(1)?;
@@ -95,16 +96,6 @@ pub fn frozen_matmul(x: &Tensor, weight: &FrozenWeight) -> candle_core::Result<T
     let mut out = dims;
     *out.last_mut().expect("x has a last dimension") = n;
     y.reshape(out)
-}
-
-trait ForwardDetached {
-    fn forward_detached(&self, x: &Tensor) -> candle_core::Result<Tensor>;
-}
-
-impl ForwardDetached for candle_core::quantized::QMatMul {
-    fn forward_detached(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_core::Module::forward(self, x)
-    }
 }
 
 /// The op that gives a precomputed `x · Wᵀ` its place in the graph, with `x`'s gradient only.

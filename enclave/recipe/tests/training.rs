@@ -197,11 +197,9 @@ fn removing_a_contribution_keeps_the_others_order() {
     let (data, _) = tokenize(&p.tokenizer, &all, recipe.training.seq_len).unwrap();
     let without: Vec<_> = data
         .iter()
-        .filter(|_| true)
-        .cloned()
         .enumerate()
         .filter(|(i, _)| i % 4 != 2)
-        .map(|(_, d)| d)
+        .map(|(_, d)| d.clone())
         .collect();
     for epoch in 0..3 {
         let full: Vec<[u8; 32]> = epoch_order(&data, 7, epoch)
