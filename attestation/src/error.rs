@@ -81,6 +81,15 @@ pub enum Error {
         name: String,
     },
 
+    /// The certificate table of an extended report is malformed.
+    #[error("certificate table entry {index}: {problem}")]
+    CertTable {
+        /// Index of the entry.
+        index: usize,
+        /// What is wrong.
+        problem: String,
+    },
+
     // ---- verify: certificates and chain ----
     /// A certificate could not be parsed.
     #[error("certificate {origin}: {reason}")]
@@ -372,6 +381,37 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+
+    // ---- bundle ----
+    /// A bundle file is not a bundle of this version.
+    #[error("bundle {origin}: {reason}")]
+    BundleFormat {
+        /// Where it came from.
+        origin: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A bundle check found something other than what it must be.
+    #[error("{check}: expected {expected}, found {found}")]
+    BundleMismatch {
+        /// The bundle check (`shares`, `data_root`, `result_signature`, `nonce`, `tee`, `binding`,
+        /// `code_hash`, …).
+        check: &'static str,
+        /// What it must be.
+        expected: String,
+        /// What the bundle holds.
+        found: String,
+    },
+    /// A bundle made without a TEE, checked under a policy that requires one.
+    #[error(
+        "the bundle was produced without a TEE (evidence `none`, tee: false) and the policy requires a TEE (set allow_no_tee = true to accept coordinator-signed results)"
+    )]
+    TeeRequired,
+    /// A bundle made without a TEE, but no coordinator named to check its signer against.
+    #[error(
+        "the bundle was produced without a TEE: name the coordinator address it must be signed by (--coordinator)"
+    )]
+    CoordinatorNotNamed,
 }
 
 impl Error {
@@ -390,9 +430,11 @@ impl Error {
             | SigningKeyReserved { .. }
             | UnknownCpuid { .. }
             | UnknownProduct { .. } => "parse",
-            CertificateParse { .. } | NoVek | MultipleVeks { .. } | VekExtension { .. } => {
-                "certificates"
-            }
+            CertTable { .. }
+            | CertificateParse { .. }
+            | NoVek
+            | MultipleVeks { .. }
+            | VekExtension { .. } => "certificates",
             MissingIssuer { .. }
             | UntrustedRoot { .. }
             | CertificateRole { .. }
@@ -421,6 +463,9 @@ impl Error {
             | PolicyPlatform { .. } => "policy",
             KdsUrl { .. } | KdsFetch { .. } => "kds",
             Io { .. } => "io",
+            BundleFormat { .. } => "format",
+            BundleMismatch { check, .. } => check,
+            TeeRequired | CoordinatorNotNamed => "tee",
         }
     }
 }

@@ -5,13 +5,15 @@
 //! - [`abi`]: the report's bytes (versions 2–5) and the envelopes it arrives in;
 //! - [`verify`]: signatures, AMD certificate chains, CRLs, the VEK's TCB and chip id;
 //! - [`validate`]: policy (debug, TCB minimums, measurements, …) from a TOML file;
-//! - [`kds`]: where certificates come from (KDS URLs, folders, built-in intermediates, cache).
+//! - [`kds`]: where certificates come from (KDS URLs, folders, built-in intermediates, cache);
+//! - [`bundle`]: the signed EvalResult, the report that binds it, and their verification.
 //!
 //! [`Verifier`] runs them in order and accepts a report only when all pass.
 
 #![forbid(unsafe_code)]
 
 pub mod abi;
+pub mod bundle;
 mod error;
 pub mod kds;
 pub mod validate;

@@ -270,3 +270,38 @@ fn rejected_outcomes_list_every_check() {
     assert_eq!(rejected.checks[6].status, Status::NotRun);
     assert!(rejected.report.is_some());
 }
+
+#[test]
+fn unsigned_outer_signature_algorithm_must_equal_the_signed_one() {
+    use assay_attestation::verify::Certificate;
+    let pem = std::fs::read(sim_dir().join("vcek.pem")).unwrap();
+    let der = assay_attestation::verify::parse_certificates(&pem, "vcek.pem")
+        .unwrap()
+        .remove(0)
+        .der()
+        .to_vec();
+    // The RSASSA-PSS AlgorithmIdentifier appears twice: signed (in tbsCertificate) and unsigned
+    // (after it). Turn a SEQUENCE tag inside the unsigned one's parameters into a SET.
+    let alg = hex::decode("06092a864886f70d01010a3034a00f300d").unwrap();
+    let positions: Vec<usize> = der
+        .windows(alg.len())
+        .enumerate()
+        .filter(|(_, w)| *w == &alg[..])
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(positions.len(), 2);
+    let mut tampered = der.clone();
+    let mgf = positions[1] + alg.len() + 15; // the MGF1 parameters' SEQUENCE tag
+    assert_eq!(
+        tampered[mgf],
+        0x30,
+        "{}",
+        hex::encode(&tampered[mgf..mgf + 8])
+    );
+    tampered[mgf] = 0x31;
+    Certificate::from_der(&der, "vcek").unwrap();
+    let e = Certificate::from_der(&tampered, "vcek")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("RFC 5280"), "{e}");
+}

@@ -6,7 +6,9 @@
 #![forbid(unsafe_code)]
 
 mod attribute;
+mod bundle;
 mod kds;
+mod keys;
 mod measure;
 mod recipe;
 mod verify;
@@ -44,12 +46,21 @@ enum Command {
     /// The pinned recipe: check a recipe file, run its fine-tune and eval.
     #[command(subcommand)]
     Recipe(recipe::RecipeCommand),
+    /// Holdout keys: make one, encrypt a holdout, serve keys to attested enclaves.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// For relayers: what to submit to the Forge contract.
+    #[command(subcommand)]
+    Relay(bundle::RelayCommand),
 }
 
 #[derive(Subcommand)]
 enum VerifyCommand {
     /// Verify an SEV-SNP attestation report: signature, AMD chain, TCB, chip id and policy.
     Report(ReportArgs),
+    /// Verify an attestation bundle: the SNP report (chain, TCB, policy, measurement), that
+    /// REPORT_DATA binds this EvalResult and signer, the EIP-712 signature, the nonce, the shares.
+    Attestation(bundle::AttestationArgs),
 }
 
 /// Arguments of `assay verify report`.
@@ -61,6 +72,17 @@ pub struct ReportArgs {
     /// intermediates are built in and only AMD's ARKs are trusted.
     #[arg(long)]
     pub certs: PathBuf,
+    /// Roots, time, CRLs and policy.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Print the parsed report and every check's outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What a verification trusts and requires.
+#[derive(Args)]
+pub struct TrustArgs {
     /// Policy file (TOML, see docs/policy.md). Without one, debug guests are refused and nothing
     /// else is required.
     #[arg(long)]
@@ -78,15 +100,15 @@ pub struct ReportArgs {
     /// Also trust this root certificate (a simulated AMD-SP's ARK, for tests); repeatable.
     #[arg(long = "trust-root")]
     pub trust_root: Vec<PathBuf>,
-    /// Print the parsed report and every check's outcome as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Verify(VerifyCommand::Report(args)) => verify::run(&args),
+        Command::Verify(VerifyCommand::Attestation(args)) => bundle::verify(&args),
+        Command::Relay(cmd) => bundle::relay(cmd),
+        Command::Keys(cmd) => keys::run(cmd),
         Command::Kds(cmd) => kds::run(cmd),
         Command::Measure(args) => Ok(measure::run(&args)),
         Command::Recipe(cmd) => recipe::run(cmd),

@@ -11,7 +11,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::ReportArgs;
+use crate::{ReportArgs, TrustArgs};
 
 fn io(path: &std::path::Path, source: std::io::Error) -> Error {
     Error::Io {
@@ -22,7 +22,7 @@ fn io(path: &std::path::Path, source: std::io::Error) -> Error {
 
 /// Reads every input named on the command line into a verifier; any unusable input is an error
 /// naming it.
-fn verifier(args: &ReportArgs) -> Result<Verifier, String> {
+pub fn verifier(args: &TrustArgs) -> Result<Verifier, String> {
     let at = match &args.at {
         None => OffsetDateTime::now_utc(),
         Some(s) => OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
@@ -63,7 +63,7 @@ fn verifier(args: &ReportArgs) -> Result<Verifier, String> {
 }
 
 pub fn run(args: &ReportArgs) -> Result<ExitCode, String> {
-    let verifier = verifier(args)?;
+    let verifier = verifier(&args.trust)?;
     let input = read_report_file(&args.report).map_err(|e| e.to_string())?;
     let certs = load_certificate_dir(&args.certs).map_err(|e| e.to_string())?;
     let at = verifier.at.format(&Rfc3339).unwrap_or_default();

@@ -4,12 +4,14 @@
 //! follow AMD's *SEV Secure Nested Paging Firmware ABI Specification* (publication 56860), table
 //! "ATTESTATION_REPORT Structure", for report versions 2 to 5.
 
+mod cert_table;
 mod envelope;
 mod fields;
 mod product;
 mod report;
 mod tcb;
 
+pub use cert_table::{CertificateKind, TableEntry, build_cert_table, parse_cert_table};
 pub use envelope::{Envelope, extract_report};
 pub use fields::{FirmwareVersion, GuestPolicy, KeyInfo, PlatformInfo, SigningKey};
 pub use product::{Cpuid, Product};

@@ -64,6 +64,10 @@ pub struct Policy {
     /// Accept guests whose POLICY allows the host to debug them (default `false`).
     #[serde(default)]
     pub allow_debug: bool,
+    /// Accept attestation bundles made without a TEE (evidence `none`, signed by a named
+    /// coordinator). Default `false`: a TEE is required. Reports themselves are unaffected.
+    #[serde(default)]
+    pub allow_no_tee: bool,
     /// Accept guests whose POLICY allows a migration agent (default `true`: not checked).
     pub allow_migrate_ma: Option<bool>,
     /// The VMPL the report must come from.

@@ -82,6 +82,20 @@ impl Certificate {
                 rest.len()
             )));
         }
+        // RFC 5280 4.1.1.2: the unsigned outer signatureAlgorithm must equal the signed one
+        // inside tbsCertificate, or its bytes could be changed without breaking the signature.
+        let alg = |a: &x509_parser::x509::AlgorithmIdentifier| {
+            (
+                a.algorithm.to_id_string(),
+                a.parameters.as_ref().map(|p| (p.tag(), p.data.to_vec())),
+            )
+        };
+        if alg(&x509.signature_algorithm) != alg(&x509.tbs_certificate.signature) {
+            return Err(bad(
+                "signatureAlgorithm differs from the signed tbsCertificate.signature (RFC 5280 4.1.1.2)"
+                    .into(),
+            ));
+        }
         let tbs_raw = x509.tbs_certificate.as_ref();
         let tbs_start = tbs_raw.as_ptr() as usize - der.as_ptr() as usize;
         let key = match x509.public_key().parsed() {

@@ -11,6 +11,7 @@
 pub mod engine;
 mod error;
 pub mod merkle;
+#[cfg(feature = "recipe")]
 pub mod recipe_trial;
 pub mod shares;
 pub mod stratified;

@@ -1,0 +1,44 @@
+//! What the SNP report's REPORT_DATA binds, and the code hash.
+//!
+//! Result reports: `REPORT_DATA = signer address (20) ‖ keccak256(eip712Digest ‖ x25519 public
+//! key) (32) ‖ 12 zero bytes`. Key-release reports: `REPORT_DATA = SHA-512("assay-key-release/1"
+//! ‖ nonce ‖ x25519 public key ‖ enclave address)`. The two cannot be confused: a SHA-512 output
+//! ends in 12 zero bytes with probability 2^-96. See `docs/attestation.md`.
+
+use alloy_primitives::{Address, B256, keccak256};
+
+/// REPORT_DATA of the report that vouches for a signed result.
+pub fn result_report_data(signer: Address, digest: B256, x25519: &[u8; 32]) -> [u8; 64] {
+    let mut data = [0u8; 64];
+    data[..20].copy_from_slice(signer.as_slice());
+    let mut pre = [0u8; 64];
+    pre[..32].copy_from_slice(digest.as_slice());
+    pre[32..].copy_from_slice(x25519);
+    data[20..52].copy_from_slice(keccak256(pre).as_slice());
+    data
+}
+
+/// The domain-separation label of key-release reports.
+pub const KEY_RELEASE_LABEL: &[u8] = b"assay-key-release/1";
+
+/// REPORT_DATA of the report an enclave shows a key service to get a holdout key.
+pub fn key_release_report_data(nonce: &[u8; 32], x25519: &[u8; 32], enclave: Address) -> [u8; 64] {
+    use aws_lc_rs::digest::{Context, SHA512};
+    let mut ctx = Context::new(&SHA512);
+    ctx.update(KEY_RELEASE_LABEL);
+    ctx.update(nonce);
+    ctx.update(x25519);
+    ctx.update(enclave.as_slice());
+    ctx.finish()
+        .as_ref()
+        .try_into()
+        .expect("SHA-512 is 64 bytes")
+}
+
+/// `code_hash = keccak256(MEASUREMENT ‖ recipe hash)`; without a TEE the MEASUREMENT is 48 zeros.
+pub fn code_hash(measurement: &[u8; 48], recipe_hash: B256) -> B256 {
+    let mut pre = [0u8; 80];
+    pre[..48].copy_from_slice(measurement);
+    pre[48..].copy_from_slice(recipe_hash.as_slice());
+    keccak256(pre)
+}

@@ -1,0 +1,103 @@
+//! The attestation bundle: everything a relayer submits and an auditor checks, in JSON or CBOR.
+
+use alloy_primitives::{Address, B256, Bytes};
+use serde::{Deserialize, Serialize};
+
+use super::eip712::Domain;
+use super::result::EvalResult;
+use crate::Error;
+
+/// The `format` field of this version of the bundle.
+pub const BUNDLE_FORMAT: &str = "assay-attestation-bundle/1";
+
+/// Where the evidence came from. Always named, so a bundle made without a TEE can never pass as
+/// one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceKind {
+    /// A real SEV-SNP guest (`/dev/sev-guest` or configfs-tsm).
+    Snp,
+    /// The simulated AMD-SP: real layout and signatures, test roots. Development and CI only.
+    Simulated,
+    /// No TEE: a coordinator key signs, `tee: false`.
+    None,
+}
+
+impl EvidenceKind {
+    /// Its name in files and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            EvidenceKind::Snp => "snp",
+            EvidenceKind::Simulated => "simulated",
+            EvidenceKind::None => "none",
+        }
+    }
+}
+
+/// A signed EvalResult with its evidence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    /// [`BUNDLE_FORMAT`].
+    pub format: String,
+    /// Which evidence provider made it.
+    pub evidence: EvidenceKind,
+    /// The EIP-712 domain the result is signed in.
+    pub domain: Domain,
+    /// The result.
+    pub result: EvalResult,
+    /// The signer: the enclave's address (or the coordinator's, without a TEE).
+    pub signer: Address,
+    /// EIP-712 signature, 65 bytes `r ‖ s ‖ v` (v = 27 or 28).
+    pub signature: Bytes,
+    /// The enclave's X25519 key-release public key (zeros without a TEE), bound in REPORT_DATA.
+    pub enclave_x25519: B256,
+    /// The SNP attestation report (1184 bytes); absent without a TEE.
+    pub report: Option<Bytes>,
+    /// DER certificates for the report: VCEK or VLEK, optionally ASK/ASVK and ARK.
+    pub certificates: Vec<Bytes>,
+}
+
+impl Bundle {
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a bundle always serialises")
+    }
+
+    /// CBOR (RFC 8949); byte fields are CBOR byte strings.
+    pub fn to_cbor(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        ciborium::into_writer(self, &mut out).expect("writing to a Vec cannot fail");
+        out
+    }
+
+    /// Reads a bundle in JSON or CBOR (JSON starts with `{` after whitespace), naming `origin`
+    /// in errors.
+    pub fn parse(bytes: &[u8], origin: &str) -> Result<Bundle, Error> {
+        let json = bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{');
+        let bundle: Bundle = if json {
+            serde_json::from_slice(bytes).map_err(|e| Error::BundleFormat {
+                origin: origin.into(),
+                reason: format!("JSON: {e}"),
+            })?
+        } else {
+            ciborium::from_reader(bytes).map_err(|e| Error::BundleFormat {
+                origin: origin.into(),
+                reason: format!("CBOR: {e}"),
+            })?
+        };
+        if bundle.format != BUNDLE_FORMAT {
+            return Err(Error::BundleFormat {
+                origin: origin.into(),
+                reason: format!(
+                    "format is {:?}; this verifier reads {BUNDLE_FORMAT:?}",
+                    bundle.format
+                ),
+            });
+        }
+        Ok(bundle)
+    }
+}

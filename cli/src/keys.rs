@@ -1,0 +1,133 @@
+//! `assay keys`: the holdout owner's side of key release.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use assay_keys::DataKey;
+use assay_keys::holdout::{DEFAULT_CHUNK, encrypt};
+use assay_keys::service::KeyService;
+use clap::Subcommand;
+
+use crate::TrustArgs;
+
+/// `assay keys …`.
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Make a fresh AES-256 data key (64 hex digits, file mode 0600); refuses to overwrite.
+    New {
+        /// Where to write it.
+        out: PathBuf,
+    },
+    /// Encrypt a holdout (JSON Lines) into the `assay-holdout/1` format.
+    Encrypt {
+        /// The plaintext holdout.
+        holdout: PathBuf,
+        /// The data key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the encrypted holdout.
+        #[arg(long)]
+        out: PathBuf,
+        /// Plaintext bytes per chunk.
+        #[arg(long, default_value_t = DEFAULT_CHUNK)]
+        chunk_size: u32,
+    },
+    /// Serve data keys to enclaves whose SNP reports pass the policy (with the expected
+    /// measurement from --reference or the policy's reference_values).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8470")]
+        listen: String,
+        /// A resource and its key file, `NAME=KEYFILE`; repeatable.
+        #[arg(long, value_parser = parse_resource, required = true)]
+        resource: Vec<(String, PathBuf)>,
+        /// Seconds a challenge nonce stays valid.
+        #[arg(long, default_value_t = 60)]
+        nonce_ttl: u64,
+        /// Roots, CRLs and policy the enclave's report must pass.
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+}
+
+fn parse_resource(s: &str) -> Result<(String, PathBuf), String> {
+    let (name, path) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not NAME=KEYFILE"))?;
+    if name.is_empty() {
+        return Err(format!("{s:?}: the resource name is empty"));
+    }
+    Ok((name.to_owned(), PathBuf::from(path)))
+}
+
+pub fn run(cmd: KeysCommand) -> Result<ExitCode, String> {
+    match cmd {
+        KeysCommand::New { out } => {
+            if out.exists() {
+                return Err(format!(
+                    "{}: exists; refusing to overwrite a key",
+                    out.display()
+                ));
+            }
+            let key = DataKey::generate();
+            key.save(&out).map_err(|e| e.to_string())?;
+            println!("wrote {} (key id {})", out.display(), hex::encode(key.id()));
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Encrypt {
+            holdout,
+            key,
+            out,
+            chunk_size,
+        } => {
+            let key = DataKey::load(&key).map_err(|e| e.to_string())?;
+            let plaintext = zeroize::Zeroizing::new(
+                std::fs::read(&holdout).map_err(|e| format!("{}: {e}", holdout.display()))?,
+            );
+            let sealed = encrypt(&plaintext, &key, chunk_size).map_err(|e| e.to_string())?;
+            assay_keys::write_atomic(&out, &sealed, false).map_err(|e| e.to_string())?;
+            println!(
+                "wrote {} ({} bytes, key id {})",
+                out.display(),
+                sealed.len(),
+                hex::encode(key.id())
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Serve {
+            listen,
+            resource,
+            nonce_ttl,
+            trust,
+        } => {
+            let verifier = crate::verify::verifier(&trust)?;
+            if verifier.policy.measurements.is_none() {
+                return Err("the policy names no measurement: give --reference (from `assay measure --reference`) or a policy with measurements, or any guest could take the key".into());
+            }
+            let mut resources = HashMap::new();
+            for (name, path) in resource {
+                resources.insert(name, DataKey::load(&path).map_err(|e| e.to_string())?);
+            }
+            let service = Arc::new(KeyService::new(
+                verifier,
+                resources,
+                Duration::from_secs(nonce_ttl),
+            ));
+            let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+                let addr = listener.local_addr().map_err(|e| e.to_string())?;
+                println!("key service listening on http://{addr}");
+                assay_keys::http::serve(listener, service)
+                    .await
+                    .map_err(|e| e.to_string())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The program inside the SEV-SNP guest (`assay-enclave`): it makes its own keys, obtains the
+//! holdout's key by attestation, decrypts the holdout, runs the attribution with the pinned
+//! recipe, and emits a signed, report-bound attestation bundle. See `docs/attestation.md`.
+//!
+//! - [`identity`]: the secp256k1 signer (the enclave's Ethereum address);
+//! - [`evidence`]: the `snp`, `simulated` and `none` evidence providers;
+//! - [`evaluate`]: attribution → EvalResult;
+//! - [`job`]: the whole flow.
+
+#![forbid(unsafe_code)]
+
+mod error;
+pub mod evaluate;
+pub mod evidence;
+pub mod identity;
+pub mod job;
+
+pub use error::Error;

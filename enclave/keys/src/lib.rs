@@ -1,0 +1,22 @@
+//! Holdout key release for Assay.
+//!
+//! - [`key`]: the data key (never printed, wiped on drop);
+//! - [`holdout`]: the encrypted holdout file format `assay-holdout/1` (chunked AES-256-GCM);
+//! - [`wrap`]: HPKE (RFC 9180) wrapping of the data key to the enclave's X25519 key;
+//! - [`protocol`], [`service`], [`http`]: the attested key-release protocol, the key service
+//!   (`assay keys serve`) and the enclave's client.
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod fsutil;
+pub mod holdout;
+pub mod http;
+pub mod key;
+pub mod protocol;
+pub mod service;
+pub mod wrap;
+
+pub use error::Error;
+pub use fsutil::write_atomic;
+pub use key::DataKey;
