@@ -1,0 +1,94 @@
+//! The `snp` provider's configfs-tsm exchange, on a directory laid out as the kernel lays out a
+//! report entry (the real device is not on this machine): the report and the certificate table
+//! are read, the table is parsed bounds-checked, and device errors name the file.
+
+mod common;
+
+use std::path::Path;
+
+use assay_attestation::abi::{CertificateKind, TableEntry, build_cert_table};
+use assay_enclave::evidence::simulated::SimulatedSp;
+use assay_enclave::evidence::snp::request;
+
+fn entry(dir: &Path, report: &[u8], table: Option<Vec<u8>>, provider: &str) {
+    std::fs::write(dir.join("provider"), format!("{provider}\n")).unwrap();
+    std::fs::write(dir.join("generation"), "1\n").unwrap();
+    std::fs::write(dir.join("outblob"), report).unwrap();
+    if let Some(t) = table {
+        std::fs::write(dir.join("auxblob"), t).unwrap();
+    }
+}
+
+#[test]
+fn reads_report_and_certificate_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let sp = SimulatedSp::new(common::MEASUREMENT);
+    let report = sp.report([9; 64]);
+    let certs = SimulatedSp::certificates();
+    let table = build_cert_table(&[
+        TableEntry {
+            kind: CertificateKind::Ask,
+            der: certs[1].clone(),
+        },
+        TableEntry {
+            kind: CertificateKind::Other([7; 16]),
+            der: vec![1, 2, 3],
+        },
+        TableEntry {
+            kind: CertificateKind::Vcek,
+            der: certs[0].clone(),
+        },
+    ]);
+    let mut padded = table.clone();
+    padded.resize(table.len().next_multiple_of(4096), 0);
+    entry(dir.path(), &report, Some(padded), "sev_guest");
+    let ev = request(dir.path(), &[9; 64]).unwrap();
+    assert_eq!(
+        std::fs::read(dir.path().join("inblob")).unwrap(),
+        vec![9; 64]
+    );
+    assert_eq!(ev.report, report);
+    assert_eq!(ev.certificates, vec![certs[0].clone(), certs[1].clone()]);
+    // The evidence verifies like any report.
+    let parsed: Vec<_> = ev
+        .certificates
+        .iter()
+        .map(|d| assay_attestation::verify::Certificate::from_der(d, "c").unwrap())
+        .collect();
+    common::sim_verifier().verify(&ev.report, &parsed).unwrap();
+
+    // No auxblob: no certificates (the verifier then needs them from KDS).
+    let dir2 = tempfile::tempdir().unwrap();
+    entry(dir2.path(), &report, None, "sev_guest");
+    assert!(
+        request(dir2.path(), &[9; 64])
+            .unwrap()
+            .certificates
+            .is_empty()
+    );
+}
+
+#[test]
+fn device_errors_name_the_file() {
+    let report = SimulatedSp::new(common::MEASUREMENT).report([0; 64]);
+    let dir = tempfile::tempdir().unwrap();
+    entry(dir.path(), &report, None, "tdx_guest");
+    let e = request(dir.path(), &[0; 64]).unwrap_err().to_string();
+    assert!(e.contains("provider") && e.contains("tdx_guest"), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    entry(dir.path(), &report, Some(vec![0xAB; 30]), "sev_guest");
+    let e = request(dir.path(), &[0; 64]).unwrap_err().to_string();
+    assert!(e.contains("certificate table entry 0"), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let e = request(dir.path(), &[0; 64]).unwrap_err().to_string();
+    assert!(e.contains("generation"), "{e}");
+
+    let missing = assay_enclave::evidence::snp::ConfigfsTsm {
+        root: dir.path().join("no-such-dir"),
+    };
+    use assay_enclave::evidence::EvidenceProvider;
+    let e = missing.attest([0; 64]).unwrap_err().to_string();
+    assert!(e.contains("no-such-dir"), "{e}");
+}
