@@ -325,3 +325,149 @@ fn bundle_format_errors_name_the_problem() {
         .to_string();
     assert!(e.contains("18 fraction digits"), "{e}");
 }
+
+/// Checks `value` against the subset of JSON Schema that docs/attestation-bundle.schema.json
+/// uses (type, const, enum, pattern, required, additionalProperties, items, $ref, oneOf,
+/// minimum/maximum), so the published schema cannot drift from what the enclave writes.
+fn conforms(schema: &Value, root: &Value, value: &Value, at: &str) -> Result<(), String> {
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => root.pointer(r.trim_start_matches('#')).unwrap(),
+        None => schema,
+    };
+    if let Some(options) = schema.get("oneOf").and_then(Value::as_array) {
+        let ok = options
+            .iter()
+            .filter(|s| conforms(s, root, value, at).is_ok())
+            .count();
+        return if ok == 1 {
+            Ok(())
+        } else {
+            Err(format!("{at}: {ok} oneOf branches match"))
+        };
+    }
+    if let Some(c) = schema.get("const") {
+        if c != value {
+            return Err(format!("{at}: {value} != const {c}"));
+        }
+    }
+    if let Some(e) = schema.get("enum").and_then(Value::as_array) {
+        if !e.contains(value) {
+            return Err(format!("{at}: {value} not in enum"));
+        }
+    }
+    let ty = schema.get("type").and_then(Value::as_str);
+    let type_ok = match ty {
+        None => true,
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_u64() || value.is_i64(),
+        Some("boolean") => value.is_boolean(),
+        Some("null") => value.is_null(),
+        Some(t) => return Err(format!("schema type {t} not handled")),
+    };
+    if !type_ok {
+        return Err(format!("{at}: {value} is not {ty:?}"));
+    }
+    if let (Some(p), Some(s)) = (
+        schema.get("pattern").and_then(Value::as_str),
+        value.as_str(),
+    ) {
+        // The schema's patterns are anchored hex/decimal shapes; check them without a regex crate.
+        let ok = match p {
+            "^0x[0-9a-fA-F]{64}$" => {
+                s.len() == 66 && s.starts_with("0x") && hex::decode(&s[2..]).is_ok()
+            }
+            "^0x[0-9a-fA-F]{40}$" => {
+                s.len() == 42 && s.starts_with("0x") && hex::decode(&s[2..]).is_ok()
+            }
+            "^0x[0-9a-fA-F]{130}$" => s.len() == 132 && hex::decode(&s[2..]).is_ok(),
+            "^0x[0-9a-fA-F]{2368}$" => s.len() == 2370 && hex::decode(&s[2..]).is_ok(),
+            "^0x([0-9a-fA-F]{2})+$" => {
+                s.len() > 2 && s.starts_with("0x") && hex::decode(&s[2..]).is_ok()
+            }
+            "^-?[0-9]+(\\.[0-9]{1,18})?$" => s.parse::<Wad>().is_ok(),
+            other => return Err(format!("pattern {other} not handled")),
+        };
+        if !ok {
+            return Err(format!("{at}: {s} does not match {p}"));
+        }
+    }
+    if let (Some(min), Some(n)) = (
+        schema.get("minimum").and_then(Value::as_i64),
+        value.as_i64(),
+    ) {
+        if n < min {
+            return Err(format!("{at}: {n} < {min}"));
+        }
+    }
+    if let (Some(max), Some(n)) = (
+        schema.get("maximum").and_then(Value::as_i64),
+        value.as_i64(),
+    ) {
+        if n > max {
+            return Err(format!("{at}: {n} > {max}"));
+        }
+    }
+    if let Some(obj) = value.as_object().filter(|_| ty == Some("object")) {
+        let props = schema["properties"].as_object().unwrap();
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        for key in obj.keys() {
+            if !props.contains_key(key) {
+                return Err(format!("{at}/{key}: not in the schema"));
+            }
+        }
+        for key in &required {
+            if !obj.contains_key(*key) {
+                return Err(format!("{at}/{key}: required but absent"));
+            }
+        }
+        for (key, v) in obj {
+            conforms(&props[key], root, v, &format!("{at}/{key}"))?;
+        }
+    }
+    if let (Some(items), Some(a)) = (schema.get("items"), value.as_array()) {
+        for (i, v) in a.iter().enumerate() {
+            conforms(items, root, v, &format!("{at}/{i}"))?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn bundles_conform_to_the_published_schema() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/attestation-bundle.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = Signer::load(&coordinator_key_file(dir.path())).unwrap();
+    let none = seal(
+        sample_result(false, [0; 48], &[0.2, -0.1]),
+        &domain(),
+        &NoTee,
+        &coordinator,
+        [0; 32],
+    )
+    .unwrap();
+    for b in [sim_bundle(&Signer::generate()), none] {
+        let v: Value = serde_json::from_str(&b.to_json()).unwrap();
+        conforms(&schema, &schema, &v, "").unwrap();
+    }
+    // The checker itself rejects what the schema forbids.
+    let mut v: Value = serde_json::from_str(&sim_bundle(&Signer::generate()).to_json()).unwrap();
+    v["extra"] = 1.into();
+    assert!(conforms(&schema, &schema, &v, "").is_err());
+    v.as_object_mut().unwrap().remove("extra");
+    v["result"]["scores"][0]["shares"] = 10001.into();
+    assert!(conforms(&schema, &schema, &v, "").is_err());
+}
