@@ -80,6 +80,10 @@ struct Args {
     /// configfs-tsm report directory (snp).
     #[arg(long, default_value = CONFIGFS_TSM)]
     configfs: PathBuf,
+    /// Certificates (VCEK, ASK, ARK files, as `assay kds fetch` writes them) to include when the
+    /// host supplies no certificate table (snp).
+    #[arg(long)]
+    certs: Option<PathBuf>,
     /// Trainings in parallel.
     #[arg(long, default_value_t = 1)]
     workers: usize,
@@ -135,6 +139,14 @@ fn main_inner(a: Args) -> Result<(), String> {
     let provider: Box<dyn EvidenceProvider> = match a.evidence {
         Evidence::Snp => Box::new(ConfigfsTsm {
             root: a.configfs.clone(),
+            fallback_certificates: match &a.certs {
+                None => Vec::new(),
+                Some(dir) => assay_attestation::kds::load_certificate_dir(dir)
+                    .map_err(|e| e.to_string())?
+                    .iter()
+                    .map(|c| c.der().to_vec())
+                    .collect(),
+            },
         }),
         Evidence::Simulated => Box::new(SimulatedSp::new(simulated_measurement(&a)?)),
         Evidence::None => Box::new(NoTee),

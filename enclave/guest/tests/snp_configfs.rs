@@ -42,7 +42,7 @@ fn reads_report_and_certificate_table() {
     let mut padded = table.clone();
     padded.resize(table.len().next_multiple_of(4096), 0);
     entry(dir.path(), &report, Some(padded), "sev_guest");
-    let ev = request(dir.path(), &[9; 64]).unwrap();
+    let ev = request(dir.path(), &[9; 64], &[]).unwrap();
     assert_eq!(
         std::fs::read(dir.path().join("inblob")).unwrap(),
         vec![9; 64]
@@ -57,15 +57,22 @@ fn reads_report_and_certificate_table() {
         .collect();
     common::sim_verifier().verify(&ev.report, &parsed).unwrap();
 
-    // No auxblob: no certificates (the verifier then needs them from KDS).
+    // No auxblob: the fallback certificates (e.g. from KDS), or none.
     let dir2 = tempfile::tempdir().unwrap();
     entry(dir2.path(), &report, None, "sev_guest");
     assert!(
-        request(dir2.path(), &[9; 64])
+        request(dir2.path(), &[9; 64], &[])
             .unwrap()
             .certificates
             .is_empty()
     );
+    assert_eq!(
+        request(dir2.path(), &[9; 64], &certs).unwrap().certificates,
+        certs
+    );
+    // A host table wins over the fallback.
+    let ev = request(dir.path(), &[9; 64], &[vec![1]]).unwrap();
+    assert_eq!(ev.certificates, vec![certs[0].clone(), certs[1].clone()]);
 }
 
 #[test]
@@ -73,20 +80,21 @@ fn device_errors_name_the_file() {
     let report = SimulatedSp::new(common::MEASUREMENT).report([0; 64]);
     let dir = tempfile::tempdir().unwrap();
     entry(dir.path(), &report, None, "tdx_guest");
-    let e = request(dir.path(), &[0; 64]).unwrap_err().to_string();
+    let e = request(dir.path(), &[0; 64], &[]).unwrap_err().to_string();
     assert!(e.contains("provider") && e.contains("tdx_guest"), "{e}");
 
     let dir = tempfile::tempdir().unwrap();
     entry(dir.path(), &report, Some(vec![0xAB; 30]), "sev_guest");
-    let e = request(dir.path(), &[0; 64]).unwrap_err().to_string();
+    let e = request(dir.path(), &[0; 64], &[]).unwrap_err().to_string();
     assert!(e.contains("certificate table entry 0"), "{e}");
 
     let dir = tempfile::tempdir().unwrap();
-    let e = request(dir.path(), &[0; 64]).unwrap_err().to_string();
+    let e = request(dir.path(), &[0; 64], &[]).unwrap_err().to_string();
     assert!(e.contains("generation"), "{e}");
 
     let missing = assay_enclave::evidence::snp::ConfigfsTsm {
         root: dir.path().join("no-such-dir"),
+        fallback_certificates: Vec::new(),
     };
     use assay_enclave::evidence::EvidenceProvider;
     let e = missing.attest([0; 64]).unwrap_err().to_string();

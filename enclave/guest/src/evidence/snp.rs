@@ -20,6 +20,9 @@ pub const CONFIGFS_TSM: &str = "/sys/kernel/config/tsm/report";
 pub struct ConfigfsTsm {
     /// The `report` directory (normally [`CONFIGFS_TSM`]).
     pub root: PathBuf,
+    /// DER certificates to use when the host supplies no certificate table (e.g. the VCEK that
+    /// `assay kds fetch` downloaded from AMD's KDS).
+    pub fallback_certificates: Vec<Vec<u8>>,
 }
 
 fn io(path: &Path, e: std::io::Error) -> Error {
@@ -36,8 +39,13 @@ fn read_generation(entry: &Path) -> Result<String, Error> {
         .map_err(|e| io(&p, e))
 }
 
-/// Requests a report through an existing configfs-tsm entry `entry`.
-pub fn request(entry: &Path, report_data: &[u8; 64]) -> Result<Evidence, Error> {
+/// Requests a report through an existing configfs-tsm entry `entry`; `fallback` certificates
+/// are used when the host supplies no certificate table.
+pub fn request(
+    entry: &Path,
+    report_data: &[u8; 64],
+    fallback: &[Vec<u8>],
+) -> Result<Evidence, Error> {
     let inblob = entry.join("inblob");
     std::fs::write(&inblob, report_data).map_err(|e| io(&inblob, e))?;
     let before = read_generation(entry)?;
@@ -64,7 +72,7 @@ pub fn request(entry: &Path, report_data: &[u8; 64]) -> Result<Evidence, Error> 
         });
     }
     let certificates = if table.is_empty() {
-        Vec::new()
+        fallback.to_vec()
     } else {
         let mut entries = parse_cert_table(&table).map_err(Error::Attestation)?;
         // VEK first, then ASK/ASVK, then ARK; other GUIDs are not needed for verification.
@@ -92,7 +100,7 @@ impl EvidenceProvider for ConfigfsTsm {
         aws_lc_rs::rand::fill(&mut name).expect("the system RNG works");
         let entry = self.root.join(format!("assay-{}", hex::encode(name)));
         std::fs::create_dir(&entry).map_err(|e| io(&entry, e))?;
-        let result = request(&entry, &report_data);
+        let result = request(&entry, &report_data, &self.fallback_certificates);
         let _ = std::fs::remove_dir(&entry);
         result.map(Some)
     }
