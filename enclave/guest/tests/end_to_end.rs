@@ -110,9 +110,12 @@ fn enclave(d: &Path, extra: &[&str]) -> Output {
 }
 
 /// A key service whose every request body is recorded, for the leak scan.
-fn key_service(key: &DataKey) -> (tokio::runtime::Runtime, String, Arc<Mutex<Vec<Vec<u8>>>>) {
+fn key_service(
+    key: &DataKey,
+    measurement: [u8; 48],
+) -> (tokio::runtime::Runtime, String, Arc<Mutex<Vec<Vec<u8>>>>) {
     let ks = Arc::new(KeyService::new(
-        sim_verifier(),
+        sim_verifier_for(measurement),
         HashMap::from([("holdout".to_owned(), key.clone())]),
         Duration::from_secs(60),
     ));
@@ -192,14 +195,17 @@ fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 fn simulated_enclave_end_to_end_leaks_nothing() {
     let s = setup();
     let d = s.dir.path();
-    let (_rt, url, log) = key_service(&s.key);
+    // The guest's launch measurement, as `assay-measurements` computes it for its firmware,
+    // kernel, initrd and command line.
+    let measurement = launch_measurement();
+    let (_rt, url, log) = key_service(&s.key, measurement);
     let o = enclave(
         d,
         &[
             "--evidence",
             "simulated",
             "--measurement",
-            &hex::encode(MEASUREMENT),
+            &hex::encode(measurement),
             "--key-service",
             &url,
         ],
@@ -228,11 +234,15 @@ fn simulated_enclave_end_to_end_leaks_nothing() {
     .unwrap();
     assert_eq!(bundle, cbor);
     let v = BundleVerifier {
-        report: sim_verifier(),
+        report: sim_verifier_for(measurement),
         nonce: Some(B256::repeat_byte(0x99)),
         coordinator: None,
     };
     v.verify(&bundle).unwrap();
+    assert_eq!(
+        bundle.result.code_hash,
+        assay_attestation::bundle::binding::code_hash(&measurement, bundle.result.recipe_hash)
+    );
     assert!(bundle.result.tee);
     assert_eq!(bundle.result.scores.len(), 3);
     assert_eq!(bundle.result.baseline_metric.name, "perplexity");

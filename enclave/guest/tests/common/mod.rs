@@ -26,12 +26,17 @@ pub fn sim_dir() -> PathBuf {
 /// A verifier trusting AMD's roots and, named explicitly, the simulated ARK; the policy allows
 /// exactly `MEASUREMENT`.
 pub fn sim_verifier() -> Verifier {
+    sim_verifier_for(MEASUREMENT)
+}
+
+/// The same, allowing exactly `measurement`.
+pub fn sim_verifier_for(measurement: [u8; 48]) -> Verifier {
     let ark = std::fs::read(sim_dir().join("ark.pem")).unwrap();
     let ark = parse_certificates(&ark, "ark.pem").unwrap().remove(0);
     let mut v = Verifier::new(time::OffsetDateTime::now_utc());
     v.trust = TrustStore::amd().with_test_root(ark).unwrap();
     v.policy = Policy::from_toml(
-        &format!("measurements = [\"{}\"]", hex::encode(MEASUREMENT)),
+        &format!("measurements = [\"{}\"]", hex::encode(measurement)),
         "test policy",
     )
     .unwrap();
@@ -111,4 +116,45 @@ pub fn coordinator_key_file(dir: &Path) -> PathBuf {
     let p = dir.join("coordinator.key");
     std::fs::write(&p, COORDINATOR_KEY).unwrap();
     p
+}
+
+/// The launch measurement of a guest booted with the offline inputs of the measurement vectors
+/// (OVMF.amdsev suffix, synthetic kernel, tiny initrd), computed by `assay-measurements`, and
+/// checked against the value sev-snp-measure gave for the same launch (vector
+/// `snp-qemu-amdsev64k-syn-i-a-EPYC-v4-1vcpu-gf0x1`).
+pub fn launch_measurement() -> [u8; 48] {
+    use assay_measurements::launch::{DirectBoot, Launch, snp_launch_digest};
+    let dir = std::env::var_os("ASSAY_MEASURE_VECTORS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/measure")
+        })
+        .join("inputs");
+    let read = |f: &str| {
+        std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(f).display()))
+    };
+    let (ovmf, kernel, initrd) = (
+        read("OVMF.amdsev.fd.suffix64k.bin"),
+        read("kernel-synthetic.bin"),
+        read("initrd-tiny.cpio.gz"),
+    );
+    let m = snp_launch_digest(&Launch {
+        firmware: &ovmf,
+        boot: Some(DirectBoot::Files {
+            kernel: &kernel,
+            initrd: Some(&initrd),
+            append: Some("console=ttyS0 loglevel=7"),
+        }),
+        vcpus: 1,
+        vcpu_sig: assay_measurements::vcpu::vcpu_type_sig("EPYC-v4").unwrap(),
+        vmm: "QEMU".parse().unwrap(),
+        guest_features: 1,
+        firmware_digest: None,
+    })
+    .unwrap();
+    assert_eq!(
+        hex::encode(m),
+        "1a7bc53c446b9ffe30ace9b9dc3373146f59df5b3d7614be48129e074d0706a32ca01d65d932e7b19278444f9e6484e0"
+    );
+    m
 }
