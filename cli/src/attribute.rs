@@ -146,7 +146,9 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, String> {
         let method = match result.method {
             Method::ExactLoo => "exact leave-one-out".to_owned(),
             Method::StratifiedLoo { groups } => {
-                format!("stratified leave-groups-out ({groups} groups; approximate)")
+                format!(
+                    "stratified leave-groups-out calibrating a first-order estimate ({groups} groups; approximate)"
+                )
             }
         };
         println!(

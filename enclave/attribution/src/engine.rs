@@ -27,6 +27,15 @@ pub trait Trial: Sync {
     fn inputs_hash(&self) -> String;
 }
 
+/// A trial that can also estimate every contribution's effect to first order, far cheaper than a
+/// training per contribution. The stratified approximation groups contributions by this estimate
+/// and calibrates it against leave-group-out trainings.
+pub trait FirstOrder: Trial {
+    /// One estimate per contribution, larger meaning "helped more"; only their relative sizes
+    /// matter (the scale is calibrated).
+    fn first_order(&self, worker: &mut Self::Worker) -> Result<Vec<f64>, Error>;
+}
+
 /// A journal entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Entry {

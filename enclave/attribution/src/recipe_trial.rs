@@ -7,11 +7,11 @@ use assay_recipe::data::Example;
 use assay_recipe::eval::evaluate;
 use assay_recipe::pinned::{Pinned, load_pinned, lora_spec};
 use assay_recipe::recipe::{Direction, Recipe};
-use assay_recipe::train::train;
+use assay_recipe::train::{adapter_gradient, train};
 use aws_lc_rs::digest::{Context, SHA256};
 
 use crate::Error;
-use crate::engine::Trial;
+use crate::engine::{FirstOrder, Trial};
 
 /// One contributor's examples.
 #[derive(Clone, Debug, PartialEq)]
@@ -79,6 +79,41 @@ impl RecipeTrial {
 
 fn recipe_err(e: assay_recipe::Error) -> Error {
     Error::Recipe(e.to_string())
+}
+
+/// `g_h · g_i` at the adapters trained on every contribution, where `g_h` is the gradient of the
+/// holdout's mean loss and `g_i` that of contribution i's loss as training weighs it (TracIn at
+/// the final checkpoint): positive when a gradient step on i lowers the holdout loss. One training
+/// and n + 1 backward passes. (The fresh adapters were also tried as a checkpoint: with LoRA's
+/// B = 0 start their estimate ranked worse; see docs/attribution.md.)
+impl FirstOrder for RecipeTrial {
+    fn first_order(&self, w: &mut Pinned) -> Result<Vec<f64>, Error> {
+        w.model
+            .reset_adapters(&lora_spec(&self.recipe))
+            .map_err(|e| Error::Recipe(e.to_string()))?;
+        let data: Vec<Example> = self
+            .contributions
+            .iter()
+            .flat_map(|c| c.examples.iter().cloned())
+            .collect();
+        train(&w.model, &w.tokenizer, &self.recipe, &data).map_err(recipe_err)?;
+        let g_h = adapter_gradient(&w.model, &w.tokenizer, &self.recipe, &self.holdout)
+            .map_err(recipe_err)?;
+        let scale = 1.0 / self.holdout.len().max(1) as f64;
+        self.contributions
+            .iter()
+            .map(|c| {
+                let g = adapter_gradient(&w.model, &w.tokenizer, &self.recipe, &c.examples)
+                    .map_err(recipe_err)?;
+                Ok(g_h
+                    .iter()
+                    .zip(&g)
+                    .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                    .sum::<f64>()
+                    * scale)
+            })
+            .collect()
+    }
 }
 
 impl Trial for RecipeTrial {

@@ -58,6 +58,12 @@ fn spearman(a: &[f64], b: &[f64]) -> f64 {
     1.0 - 6.0 * d2 / (n * (n * n - 1.0))
 }
 
+/// Largest difference of the basis points two score vectors give.
+fn max_share_error(a: &[f64], b: &[f64]) -> u32 {
+    let (x, y) = (apportion(a, 10_000), apportion(b, 10_000));
+    x.iter().zip(&y).map(|(p, q)| p.abs_diff(*q)).max().unwrap()
+}
+
 #[test]
 fn stratified_error_against_exact_loo_on_three_data_sets() {
     let dir = tempfile::tempdir().unwrap();
@@ -77,37 +83,41 @@ fn stratified_error_against_exact_loo_on_three_data_sets() {
         let exact = scores(&leave_one_out(&trial, 2, None, &|_, _| {}).unwrap(), true);
         let approx = attribute(&trial, &sizes, &keys, 6, true, 2, None, &|_, _| {}).unwrap();
         assert_eq!(approx.method, Method::StratifiedLoo { groups: 6 });
+        // Exact LOO's own variation: the same computation with another training seed.
+        let mut reseeded = RecipeTrial {
+            recipe: recipe.clone(),
+            ..trial
+        };
+        reseeded.recipe.training.seed += 1;
+        let exact2 = scores(
+            &leave_one_out(&reseeded, 2, None, &|_, _| {}).unwrap(),
+            true,
+        );
+
         let rho = spearman(&exact, &approx.scores);
-        let (se, sa) = (apportion(&exact, 10_000), apportion(&approx.scores, 10_000));
-        let max_err = se
-            .iter()
-            .zip(&sa)
-            .map(|(x, y)| x.abs_diff(*y))
-            .max()
-            .unwrap();
+        let max_err = max_share_error(&exact, &approx.scores);
+        let rho_seed = spearman(&exact, &exact2);
+        let max_err_seed = max_share_error(&exact, &exact2);
         let sign_agree = exact
             .iter()
             .zip(&approx.scores)
             .filter(|(x, y)| (**x > 0.0) == (**y > 0.0))
             .count();
         eprintln!(
-            "data set {seed}: spearman {rho:.3}, max share error {max_err} bps, sign agreement {sign_agree}/24"
+            "data set {seed}: approximation vs exact: spearman {rho:.3}, max share error {max_err} bps, sign agreement {sign_agree}/24; \
+             exact vs exact with training seed + 1: spearman {rho_seed:.3}, max share error {max_err_seed} bps"
         );
-        report.push((rho, max_err, sign_agree));
+        report.push((rho, max_err, rho_seed, max_err_seed));
     }
-    // What docs/attribution.md reports for this setting (24 contributions, 6 groups of 4): the
-    // ranking is only weakly preserved and single shares can be off by up to ~30 % of the total.
-    // The run is deterministic, so these bounds fail if the approximation gets worse.
-    for (rho, max_err, _) in &report {
+    // The claim of docs/attribution.md: on each data set the approximation (8 trainings) is closer
+    // to exact LOO (25 trainings) than exact LOO is to itself under another training seed, in rank
+    // correlation and in the largest share error. The runs are deterministic, so this fails if the
+    // approximation gets worse.
+    for (rho, max_err, rho_seed, max_err_seed) in &report {
+        assert!(rho > rho_seed, "spearman {rho} vs seed noise {rho_seed}");
         assert!(
-            *rho > 0.1,
-            "rank correlation {rho} (measured 0.368 / 0.110 / 0.478)"
-        );
-        assert!(
-            *max_err <= 3000,
-            "max share error {max_err} bps (measured 2949 / 2543 / 2229)"
+            max_err < max_err_seed,
+            "max share error {max_err} vs seed noise {max_err_seed}"
         );
     }
-    let agree: usize = report.iter().map(|r| r.2).sum();
-    assert!(agree >= 47, "sign agreement {agree}/72 (measured 47)");
 }

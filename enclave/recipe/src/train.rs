@@ -294,6 +294,43 @@ pub fn train(
     })
 }
 
+/// The gradient of the adapters (in [`Qwen2::lora_params`] order, flattened) of the loss on
+/// `examples` as training would weigh them: each micro-batch of `batch_size` examples contributes
+/// its answer-token mean loss times its number of examples, without dropout. The model is not
+/// changed. First-order attribution uses it (`g_holdout · g_contribution`).
+pub fn adapter_gradient(
+    model: &Qwen2,
+    tokenizer: &ChatTokenizer,
+    recipe: &Recipe,
+    examples: &[Example],
+) -> Result<Vec<f32>, Error> {
+    let (data, _) = tokenize(tokenizer, examples, recipe.training.seq_len)?;
+    let params: Vec<Var> = model.lora_params().into_iter().map(|(_, v)| v).collect();
+    let mut acc: Vec<Option<Tensor>> = vec![None; params.len()];
+    let refs: Vec<&Tokenized> = data.iter().collect();
+    for chunk in refs.chunks(recipe.training.batch_size.max(1)) {
+        let b = batch(chunk, model.device())?;
+        let loss = (model.masked_loss(&b.inputs, &b.targets, &b.mask, None)? * chunk.len() as f64)?;
+        let grads = loss.backward()?;
+        for (slot, p) in acc.iter_mut().zip(&params) {
+            if let Some(g) = grads.get(p.as_tensor()) {
+                *slot = Some(match slot.take() {
+                    None => g.clone(),
+                    Some(prev) => (prev + g)?,
+                });
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (slot, p) in acc.into_iter().zip(&params) {
+        match slot {
+            Some(g) => out.extend(g.flatten_all()?.to_vec1::<f32>()?),
+            None => out.extend(std::iter::repeat_n(0.0, p.as_tensor().elem_count())),
+        }
+    }
+    Ok(out)
+}
+
 /// SHA-256 over the adapters: each parameter's name, a NUL, its shape (u64 LE per dimension) and
 /// its f32 values (LE), in sorted order. Equal checksums mean bitwise-equal adapters.
 pub fn adapter_checksum(model: &Qwen2) -> Result<String, Error> {
