@@ -12,6 +12,7 @@ pub mod data;
 mod error;
 pub mod eval;
 pub mod fixture;
+pub mod fused;
 pub mod lora;
 pub mod model;
 pub mod ops;

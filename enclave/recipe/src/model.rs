@@ -76,6 +76,15 @@ impl Layer {
     }
 }
 
+/// RMSNorm: the fused kernel on the CPU, candle's elementary ops elsewhere.
+fn norm(x: &Tensor, w: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+    if x.device().is_cpu() {
+        crate::fused::rms_norm(x, w, eps)
+    } else {
+        rms_norm(x, w, eps)
+    }
+}
+
 impl Qwen2 {
     /// Assembles a model from its parts; rotary tables cover `max_seq` positions.
     pub fn new(
@@ -157,20 +166,38 @@ impl Qwen2 {
         let q = layer.q_proj.forward(x, train.as_deref_mut())?;
         let k = layer.k_proj.forward(x, train.as_deref_mut())?;
         let v = layer.v_proj.forward(x, train.as_deref_mut())?;
-        let q = q.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
-        let k = k.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let (q, k) = (q.reshape((b, t, nh, hd))?, k.reshape((b, t, nkv, hd))?);
         let v = v.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
         let cos = self.cos.narrow(0, 0, t)?;
         let sin = self.sin.narrow(0, 0, t)?;
-        let q = rope(&q, &cos, &sin)?;
-        let k = rope(&k, &cos, &sin)?;
+        let (q, k) = if x.device().is_cpu() {
+            (
+                crate::fused::rope_transposed(&q, &cos, &sin)?,
+                crate::fused::rope_transposed(&k, &cos, &sin)?,
+            )
+        } else {
+            let heads_first = |x: Tensor| x.transpose(1, 2)?.contiguous();
+            (
+                rope(&heads_first(q)?, &cos, &sin)?,
+                rope(&heads_first(k)?, &cos, &sin)?,
+            )
+        };
         // Grouped-query attention without repeating K and V: the `rep` query heads that share a
         // KV head are stacked along the sequence axis, (b, nkv, rep·t, hd), and attend to that
         // KV head in one matmul.
         let rep = nh / nkv;
         let q = q.reshape((b, nkv, rep * t, hd))?;
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
-        let probs = softmax_last_dim(&scores.reshape((b, nkv, rep, t, t))?.broadcast_add(mask)?)?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let scores = q.matmul(&k.t()?)?;
+        let probs = if x.device().is_cpu() {
+            crate::fused::causal_softmax(&scores, t, scale)?
+        } else {
+            softmax_last_dim(
+                &(scores * scale)?
+                    .reshape((b, nkv, rep, t, t))?
+                    .broadcast_add(mask)?,
+            )?
+        };
         let out = probs
             .reshape((b, nkv, rep * t, t))?
             .matmul(&v)?
@@ -200,25 +227,34 @@ impl Qwen2 {
         let mask = Tensor::from_vec(mask, (t, t), self.device())?;
         let eps = self.config.rms_norm_eps;
         for layer in &self.layers {
-            let normed = rms_norm(&x, &layer.input_norm, eps)?;
+            let normed = norm(&x, &layer.input_norm, eps)?;
             x = (x + self.attention(layer, &normed, &mask, train.as_deref_mut())?)?;
-            let normed = rms_norm(&x, &layer.post_norm, eps)?;
-            let gate = layer
-                .gate_proj
-                .forward(&normed, train.as_deref_mut())?
-                .silu()?;
+            let normed = norm(&x, &layer.post_norm, eps)?;
+            let gate = layer.gate_proj.forward(&normed, train.as_deref_mut())?;
             let up = layer.up_proj.forward(&normed, train.as_deref_mut())?;
-            x = (x + layer
-                .down_proj
-                .forward(&(gate * up)?, train.as_deref_mut())?)?;
+            let act = if gate.device().is_cpu() {
+                crate::fused::swiglu(&gate, &up)?
+            } else {
+                (gate.silu()? * up)?
+            };
+            x = (x + layer.down_proj.forward(&act, train.as_deref_mut())?)?;
         }
-        let x = rms_norm(&x, &self.norm, eps)?;
+        let x = norm(&x, &self.norm, eps)?;
         frozen_matmul(&x, &self.lm_head)
     }
 
     /// Per-token negative log-likelihood of `targets` (batch, seq) under `logits`
     /// (batch, seq, vocab), shape (batch, seq).
     pub fn token_nll(logits: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
+        if logits.device().is_cpu() {
+            return crate::fused::cross_entropy(logits, targets);
+        }
+        Self::token_nll_composite(logits, targets)
+    }
+
+    /// [`Qwen2::token_nll`] from candle's elementary ops (any device; the CPU uses the fused
+    /// kernel, tested against this).
+    pub fn token_nll_composite(logits: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
         let max = logits.max_keepdim(D::Minus1)?.detach();
         let shifted = logits.broadcast_sub(&max)?;
         let log_z = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
