@@ -483,7 +483,7 @@ pub fn swiglu(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
@@ -493,7 +493,8 @@ mod tests {
             .collect()
     }
 
-    fn close(a: &Tensor, b: &Tensor) {
+    /// Equal up to float rounding.
+    pub(crate) fn close(a: &Tensor, b: &Tensor) {
         let (a, b) = (
             a.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
             b.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
@@ -507,8 +508,31 @@ mod tests {
         }
     }
 
+    /// `fused` equals `composite`, and so do the gradients of `Σ out ⊙ weights` for each of
+    /// `vars`.
+    pub(crate) fn same_values_and_gradients(
+        fused: &Tensor,
+        composite: &Tensor,
+        weights: &Tensor,
+        vars: &[&Tensor],
+    ) {
+        close(fused, composite);
+        let loss = |t: &Tensor| {
+            (t * weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap()
+        };
+        let (g1, g2) = (loss(fused), loss(composite));
+        for v in vars {
+            close(g1.get(v).unwrap(), g2.get(v).unwrap());
+        }
+    }
+
     #[test]
-    fn causal_softmax_matches_masked_composite_values_and_gradients() {
+    fn causal_softmax_matches_masked_composite() {
         let dev = Device::Cpu;
         let (t, rep) = (5, 2);
         let x = Var::from_vec(data(2 * rep * t * t, 0.0), (2, rep * t, t), &dev).unwrap();
@@ -517,34 +541,20 @@ mod tests {
             .flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
             .collect();
         let mask = Tensor::from_vec(mask, (t, t), &dev).unwrap();
-        let composite = crate::ops::softmax_last_dim(
-            &(x.as_tensor() * 0.35)
-                .unwrap()
-                .reshape((2, rep, t, t))
-                .unwrap()
-                .broadcast_add(&mask)
-                .unwrap(),
-        )
-        .unwrap()
-        .reshape((2, rep * t, t))
-        .unwrap();
-        let fused = causal_softmax(x.as_tensor(), t, 0.35).unwrap();
-        close(&fused, &composite);
-        let g1 = (fused * &w).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (composite * &w)
+        let scaled = (x.as_tensor() * 0.35)
             .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
+            .reshape((2, rep, t, t))
             .unwrap();
-        close(
-            g1.get(x.as_tensor()).unwrap(),
-            g2.get(x.as_tensor()).unwrap(),
-        );
+        let composite = crate::ops::softmax_last_dim(&scaled.broadcast_add(&mask).unwrap())
+            .unwrap()
+            .reshape((2, rep * t, t))
+            .unwrap();
+        let fused = causal_softmax(x.as_tensor(), t, 0.35).unwrap();
+        same_values_and_gradients(&fused, &composite, &w, &[x.as_tensor()]);
     }
 
     #[test]
-    fn cross_entropy_matches_composite_values_and_gradients() {
+    fn cross_entropy_matches_composite() {
         let dev = Device::Cpu;
         let logits = Var::from_vec(data(2 * 3 * 7, 1.0), (2, 3, 7), &dev).unwrap();
         let targets = Tensor::from_vec(vec![0u32, 6, 3, 2, 5, 1], (2, 3), &dev).unwrap();
@@ -552,96 +562,44 @@ mod tests {
         let composite =
             crate::model::Qwen2::token_nll_composite(logits.as_tensor(), &targets).unwrap();
         let fused = cross_entropy(logits.as_tensor(), &targets).unwrap();
-        close(&fused, &composite);
-        let g1 = (fused * &w).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (composite * &w)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        close(
-            g1.get(logits.as_tensor()).unwrap(),
-            g2.get(logits.as_tensor()).unwrap(),
-        );
+        same_values_and_gradients(&fused, &composite, &w, &[logits.as_tensor()]);
         let bad = Tensor::from_vec(vec![9u32; 6], (2, 3), &dev).unwrap();
         assert!(cross_entropy(logits.as_tensor(), &bad).is_err());
     }
 
     #[test]
-    fn rms_norm_matches_composite_values_and_gradients() {
+    fn rms_norm_matches_composite() {
         let dev = Device::Cpu;
         let x = Var::from_vec(data(2 * 3 * 8, 2.0), (2, 3, 8), &dev).unwrap();
         let w = Tensor::from_vec(data(8, 5.0), 8, &dev).unwrap();
         let m = Tensor::from_vec(data(48, 9.0), (2, 3, 8), &dev).unwrap();
         let composite = crate::ops::rms_norm(x.as_tensor(), &w, 1e-6).unwrap();
         let fused = rms_norm(x.as_tensor(), &w, 1e-6).unwrap();
-        close(&fused, &composite);
-        let g1 = (fused * &m).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (composite * &m)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        close(
-            g1.get(x.as_tensor()).unwrap(),
-            g2.get(x.as_tensor()).unwrap(),
-        );
+        same_values_and_gradients(&fused, &composite, &m, &[x.as_tensor()]);
     }
 
     #[test]
-    fn rope_matches_composite_values_and_gradients() {
+    fn rope_with_transpose_matches_composite() {
         let dev = Device::Cpu;
         let (t, hd) = (6, 8);
         let (cos, sin) = crate::ops::rope_tables(t, hd, 10_000.0, &dev).unwrap();
         let x = Var::from_vec(data(2 * 3 * t * hd, 4.0), (2, t, 3, hd), &dev).unwrap();
         let m = Tensor::from_vec(data(2 * 3 * t * hd, 8.0), (2, 3, t, hd), &dev).unwrap();
-        let composite = crate::ops::rope(
-            &x.as_tensor().transpose(1, 2).unwrap().contiguous().unwrap(),
-            &cos,
-            &sin,
-        )
-        .unwrap();
+        let heads_first = x.as_tensor().transpose(1, 2).unwrap().contiguous().unwrap();
+        let composite = crate::ops::rope(&heads_first, &cos, &sin).unwrap();
         let fused = rope_transposed(x.as_tensor(), &cos, &sin).unwrap();
         assert_eq!(fused.dims(), &[2, 3, t, hd]);
-        close(&fused, &composite);
-        let g1 = (fused * &m).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (composite * &m)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        close(
-            g1.get(x.as_tensor()).unwrap(),
-            g2.get(x.as_tensor()).unwrap(),
-        );
+        same_values_and_gradients(&fused, &composite, &m, &[x.as_tensor()]);
     }
 
     #[test]
-    fn swiglu_matches_composite_values_and_gradients() {
+    fn swiglu_matches_composite() {
         let dev = Device::Cpu;
         let gate = Var::from_vec(data(40, 1.5), (5, 8), &dev).unwrap();
         let up = Var::from_vec(data(40, 6.5), (5, 8), &dev).unwrap();
         let m = Tensor::from_vec(data(40, 2.5), (5, 8), &dev).unwrap();
         let composite = (gate.as_tensor().silu().unwrap() * up.as_tensor()).unwrap();
         let fused = swiglu(gate.as_tensor(), up.as_tensor()).unwrap();
-        close(&fused, &composite);
-        let g1 = (fused * &m).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (composite * &m)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        close(
-            g1.get(gate.as_tensor()).unwrap(),
-            g2.get(gate.as_tensor()).unwrap(),
-        );
-        close(
-            g1.get(up.as_tensor()).unwrap(),
-            g2.get(up.as_tensor()).unwrap(),
-        );
+        same_values_and_gradients(&fused, &composite, &m, &[gate.as_tensor(), up.as_tensor()]);
     }
 }

@@ -115,8 +115,23 @@ fn dropout(x: &Tensor, p: f32, rng: &mut Rng) -> candle_core::Result<Tensor> {
 
 impl LoraLinear {
     /// The layer's output. `train` carries the dropout stream while training; evaluation passes
-    /// `None` (no dropout).
+    /// `None` (no dropout). On the CPU without dropout, one fused node ([`FusedLora`]).
     pub fn forward(&self, x: &Tensor, train: Option<&mut Rng>) -> candle_core::Result<Tensor> {
+        if let Some(lora) = &self.lora {
+            let no_dropout = train.is_none() || lora.dropout <= 0.0;
+            if no_dropout && x.device().is_cpu() {
+                return self.fused_forward(x, lora);
+            }
+        }
+        self.composite_forward(x, train)
+    }
+
+    /// [`LoraLinear::forward`] from candle's ops (any device, dropout).
+    pub fn composite_forward(
+        &self,
+        x: &Tensor,
+        train: Option<&mut Rng>,
+    ) -> candle_core::Result<Tensor> {
         let mut y = frozen_matmul(x, &self.weight)?;
         if let Some(bias) = &self.bias {
             y = y.broadcast_add(bias)?;
@@ -131,5 +146,128 @@ impl LoraLinear {
             y = (y + (delta * lora.scale)?)?;
         }
         Ok(y)
+    }
+}
+
+impl LoraLinear {
+    fn fused_forward(&self, x: &Tensor, lora: &Lora) -> candle_core::Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let rows = x.elem_count() / self.in_dim;
+        let x2 = x.reshape((rows, self.in_dim))?;
+        let xd = x2.detach();
+        let (a, b) = (lora.a.as_tensor(), lora.b.as_tensor());
+        let mut value = match &self.weight {
+            FrozenWeight::F32(w) => xd.matmul(&w.t()?)?,
+            FrozenWeight::Quantized(q) => candle_core::Module::forward(
+                &candle_core::quantized::QMatMul::QTensor(q.clone()),
+                &xd,
+            )?,
+        };
+        if let Some(bias) = &self.bias {
+            value = value.broadcast_add(bias)?;
+        }
+        let xa = xd.matmul(&a.detach().t()?)?;
+        let value = (value + (xa.matmul(&b.detach().t()?)? * lora.scale)?)?;
+        let y = x2.apply_op3(
+            a,
+            b,
+            FusedLora {
+                value: std::sync::Mutex::new(Some(value)),
+                weight: self.weight.clone(),
+                scale: lora.scale,
+            },
+        )?;
+        let mut out = dims;
+        *out.last_mut().expect("x has a last dimension") = self.out_dim;
+        y.reshape(out)
+    }
+}
+
+/// A LoRA linear layer as one graph node: `y = x·Wᵀ + bias + s·(x·Aᵀ)·Bᵀ` (computed by candle's
+/// kernels on detached inputs, then attached here) with the backward pass
+/// `dx = g·W + s·(g·B)·A`, `dA = s·(g·B)ᵀ·x`, `dB = s·gᵀ·(x·Aᵀ)` — the frozen `W` and bias get
+/// none. Used on the CPU when no dropout applies; the composite path is tested equal.
+struct FusedLora {
+    value: std::sync::Mutex<Option<Tensor>>,
+    weight: FrozenWeight,
+    scale: f64,
+}
+
+impl candle_core::CustomOp3 for FusedLora {
+    fn name(&self) -> &'static str {
+        "fused-lora"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        crate::ops::take_precomputed(&self.value, self.name())
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let w = match &self.weight {
+            FrozenWeight::F32(w) => w.clone(),
+            FrozenWeight::Quantized(q) => q.dequantize(g.device())?,
+        };
+        let gb = (g.matmul(b)? * self.scale)?; // (rows, rank)
+        let dx = (g.matmul(&w)? + gb.matmul(a)?)?;
+        let da = gb.t()?.matmul(x)?;
+        let db = (g.t()?.matmul(&x.matmul(&a.t()?)?)? * self.scale)?;
+        Ok((Some(dx), Some(da), Some(db)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fused::tests::same_values_and_gradients;
+
+    fn values(n: usize, salt: f32) -> Vec<f32> {
+        (0..n).map(|i| ((i as f32 + salt) * 0.917).sin()).collect()
+    }
+
+    #[test]
+    fn fused_lora_equals_the_composite_in_values_and_gradients() {
+        let dev = Device::Cpu;
+        let (inp, out, rank) = (6, 5, 3);
+        let layer = LoraLinear {
+            weight: FrozenWeight::F32(
+                Tensor::from_vec(values(out * inp, 1.0), (out, inp), &dev).unwrap(),
+            ),
+            bias: Some(Tensor::from_vec(values(out, 2.0), out, &dev).unwrap()),
+            lora: Some(Lora {
+                a: Var::from_vec(values(rank * inp, 3.0), (rank, inp), &dev).unwrap(),
+                b: Var::from_vec(values(out * rank, 4.0), (out, rank), &dev).unwrap(),
+                scale: 2.0,
+                dropout: 0.0,
+            }),
+            in_dim: inp,
+            out_dim: out,
+        };
+        let x = Var::from_vec(values(2 * 4 * inp, 5.0), (2, 4, inp), &dev).unwrap();
+        let m = Tensor::from_vec(values(2 * 4 * out, 6.0), (2, 4, out), &dev).unwrap();
+        let fused = layer.forward(x.as_tensor(), None).unwrap();
+        let composite = layer.composite_forward(x.as_tensor(), None).unwrap();
+        assert_eq!(fused.dims(), &[2, 4, out]);
+        let lora = layer.lora.as_ref().unwrap();
+        same_values_and_gradients(
+            &fused,
+            &composite,
+            &m,
+            &[x.as_tensor(), lora.a.as_tensor(), lora.b.as_tensor()],
+        );
     }
 }

@@ -98,6 +98,31 @@ pub fn frozen_matmul(x: &Tensor, weight: &FrozenWeight) -> candle_core::Result<T
     y.reshape(out)
 }
 
+/// The storage of a product computed before the op was applied (taken, so released, by the
+/// forward pass): how [`FrozenMatmul`] and the fused LoRA op attach values that candle's own
+/// kernels computed on detached inputs.
+pub(crate) fn take_precomputed(
+    value: &Mutex<Option<Tensor>>,
+    op: &str,
+) -> candle_core::Result<(CpuStorage, Shape)> {
+    let value = value
+        .lock()
+        .map_err(|_| candle_core::Error::Msg(format!("{op} lock poisoned")))?
+        .take()
+        .ok_or_else(|| candle_core::Error::Msg(format!("{op} forward ran twice")))?
+        .contiguous()?;
+    let shape = value.shape().clone();
+    let (storage, layout) = value.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(cpu) if layout.start_offset() == 0 && layout.is_contiguous() => {
+            Ok((cpu.clone(), shape))
+        }
+        _ => Err(candle_core::Error::Msg(format!(
+            "{op} expects a contiguous CPU product"
+        ))),
+    }
+}
+
 /// The op that gives a precomputed `x · Wᵀ` its place in the graph, with `x`'s gradient only.
 struct FrozenMatmul {
     /// The product, taken (and so released) by the forward pass.
@@ -111,23 +136,7 @@ impl CustomOp1 for FrozenMatmul {
     }
 
     fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let value = self
-            .value
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("frozen-matmul lock poisoned".into()))?
-            .take()
-            .ok_or_else(|| candle_core::Error::Msg("frozen-matmul forward ran twice".into()))?
-            .contiguous()?;
-        let shape = value.shape().clone();
-        let (storage, layout) = value.storage_and_layout();
-        match &*storage {
-            Storage::Cpu(cpu) if layout.start_offset() == 0 && layout.is_contiguous() => {
-                Ok((cpu.clone(), shape))
-            }
-            _ => Err(candle_core::Error::Msg(
-                "frozen-matmul expects a contiguous CPU product".into(),
-            )),
-        }
+        take_precomputed(&self.value, self.name())
     }
 
     fn bwd(
