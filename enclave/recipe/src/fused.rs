@@ -72,8 +72,8 @@ impl CustomOp1 for CausalSoftmax {
     }
 
     fn bwd(&self, _x: &Tensor, y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(y.contiguous()?.apply_op2(
-            &g.contiguous()?,
+        Ok(Some(y.detach().contiguous()?.apply_op2(
+            &g.detach().contiguous()?,
             SoftmaxGrad {
                 t: self.t,
                 scale: self.scale,
@@ -166,9 +166,11 @@ impl CustomOp2 for CrossEntropy {
         _nll: &Tensor,
         g: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad = logits.contiguous()?.apply_op2(
-            &targets.contiguous()?,
-            CrossEntropyGrad { g: g.contiguous()? },
+        let grad = logits.detach().contiguous()?.apply_op2(
+            &targets.detach().contiguous()?,
+            CrossEntropyGrad {
+                g: g.detach().contiguous()?,
+            },
         )?;
         Ok((Some(grad), None))
     }
@@ -270,8 +272,8 @@ impl CustomOp2 for RmsNorm {
         _y: &Tensor,
         g: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let dx = x.contiguous()?.apply_op2(
-            &g.contiguous()?,
+        let dx = x.detach().contiguous()?.apply_op2(
+            &g.detach().contiguous()?,
             RmsNormGrad {
                 eps: self.eps,
                 w: w.flatten_all()?.to_vec1::<f32>()?,
@@ -399,7 +401,7 @@ impl CustomOp1 for Rope {
     }
 
     fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(g.contiguous()?.apply_op1(Rope {
+        Ok(Some(g.detach().contiguous()?.apply_op1(Rope {
             t: self.t,
             heads: self.heads,
             cos: self.cos.clone(),

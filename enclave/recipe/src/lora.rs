@@ -218,13 +218,17 @@ impl candle_core::CustomOp3 for FusedLora {
         _y: &Tensor,
         g: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // Gradients are values, not graph: computed on detached inputs, they record no history
+        // (which an optimizer's moments would otherwise keep alive from step to step).
+        let (x, a, b, g) = (x.detach(), a.detach(), b.detach(), g.detach());
+        let (a, b) = (&a, &b);
         let w = match &self.weight {
             FrozenWeight::F32(w) => w.clone(),
             FrozenWeight::Quantized(q) => q.dequantize(g.device())?,
         };
         let gb = (g.matmul(b)? * self.scale)?; // (rows, rank)
         let dx = (g.matmul(&w)? + gb.matmul(a)?)?;
-        let da = gb.t()?.matmul(x)?;
+        let da = gb.t()?.matmul(&x)?;
         let db = (g.t()?.matmul(&x.matmul(&a.t()?)?)? * self.scale)?;
         Ok((Some(dx), Some(da), Some(db)))
     }

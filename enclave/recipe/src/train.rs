@@ -223,8 +223,10 @@ impl<'m> Trainer<'m> {
             loss_sum += value;
             let grads = loss.backward()?;
             for (slot, p) in acc.iter_mut().zip(&self.params) {
+                // Detached: a gradient is a value; kept with its history, the AdamW moments
+                // would hold every step's graph alive.
                 let g = match grads.get(p.as_tensor()) {
-                    Some(g) => g.clone(),
+                    Some(g) => g.detach(),
                     None => p.as_tensor().zeros_like()?,
                 };
                 *slot = Some(match slot.take() {
@@ -346,4 +348,36 @@ pub fn adapter_checksum(model: &Qwen2) -> Result<String, Error> {
         }
     }
     Ok(hex::encode(ctx.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture::{reverse_task, tiny_config, write_model};
+    use crate::pinned::load_pinned;
+
+    #[test]
+    fn optimizer_state_holds_values_not_graphs() {
+        // A gradient kept with its autograd history would make the AdamW moments hold every
+        // step's whole graph alive (measured: 5 GB after a few hundred tiny steps).
+        let dir = tempfile::tempdir().unwrap();
+        let recipe = write_model(dir.path(), &tiny_config(), 3).unwrap();
+        let p = load_pinned(&recipe, dir.path(), &Device::Cpu).unwrap();
+        let (data, _) = tokenize(&p.tokenizer, &reverse_task(4, &["c"], 1), 64).unwrap();
+        let refs: Vec<&Tokenized> = data.iter().collect();
+        let b = batch(&refs, p.model.device()).unwrap();
+        let mut trainer = Trainer::new(&p.model, &recipe.optimizer).unwrap();
+        for step in 0..2 {
+            trainer
+                .step(std::slice::from_ref(&b), 1e-3, |_| Rng::new(0, "d"), step)
+                .unwrap();
+        }
+        assert!(!trainer.opt.m.is_empty());
+        for t in trainer.opt.m.iter().chain(&trainer.opt.v) {
+            assert!(
+                !t.track_op(),
+                "an optimizer moment records autograd history"
+            );
+        }
+    }
 }
