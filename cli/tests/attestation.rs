@@ -312,6 +312,12 @@ fn keys_new_encrypt_and_serve() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("64 hex digits"));
     assert!(!Path::new(&f.p("x")).exists());
 
+    // Malformed resources are named by clap (exit 2).
+    for bad in ["noequals", "=file"] {
+        let o = assay(&["keys", "serve", "--resource", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(bad), "{bad}");
+    }
     // A service without an expected measurement would release to any guest: refused.
     let resource = format!("holdout={key}");
     let o = assay(&[

@@ -223,3 +223,22 @@ fn key_release_over_http() {
         .unwrap_err();
     assert!(e.to_string().contains("127.0.0.1:9"), "{e}");
 }
+
+#[test]
+fn malformed_requests_are_named() {
+    let key = DataKey::generate();
+    let ks = service(&key, Duration::from_secs(60));
+    let release = ReleaseKey::generate();
+    let mut req = request(
+        &SimulatedSp::new(MEASUREMENT),
+        ks.challenge().nonce,
+        &release,
+        Address::repeat_byte(7),
+    );
+    req.certificates[1] = "zz".into();
+    let e = refused(&ks, &req);
+    assert!(
+        e.starts_with("request") && e.contains("certificates[1]"),
+        "{e}"
+    );
+}

@@ -1,0 +1,152 @@
+//! Error paths of the enclave crate: each names what is wrong, and none quotes holdout text.
+
+mod common;
+
+use assay_enclave::evaluate::{Binding, Settings, evaluate, parse_holdout};
+use assay_enclave::identity::Signer;
+use std::process::Command;
+
+#[test]
+fn holdout_errors_name_the_line_but_never_quote_it() {
+    let secret = "zq-secret-holdout-answer";
+    let text = format!(
+        "{{\"prompt\": \"p\", \"answer\": \"a\"}}\n{{\"prompt\": 5, \"answer\": \"{secret}\"}}\n"
+    );
+    let e = parse_holdout(&text).unwrap_err().to_string();
+    assert!(e.contains("line 2"), "{e}");
+    assert!(!e.contains(secret) && !e.contains("integer"), "{e}");
+    let e = parse_holdout(&format!("{{\"unknown_{secret}\": 1}}"))
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains(secret), "{e}");
+    let e = parse_holdout("\n\n").unwrap_err().to_string();
+    assert!(e.contains("no examples"), "{e}");
+}
+
+#[test]
+fn signer_key_files_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("k");
+    for (content, says) in [
+        ("not hex", "64 hex digits"),
+        ("00", "64 hex digits"),
+        (&"00".repeat(32)[..], "valid scalar"),
+        (&"ff".repeat(32)[..], "valid scalar"),
+    ] {
+        std::fs::write(&p, content).unwrap();
+        let e = Signer::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("64 hex digits") && e.contains(says),
+            "{content}: {e}"
+        );
+        assert!(!e.contains(content) || content.len() < 3, "{e}");
+    }
+    assert!(Signer::load(&dir.path().join("missing")).is_err());
+    // 0x-prefixed keys are accepted and give the well-known address of this test key.
+    std::fs::write(&p, format!("0x{}\n", common::COORDINATOR_KEY)).unwrap();
+    assert_eq!(
+        Signer::load(&p).unwrap().address().to_string(),
+        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    );
+}
+
+#[test]
+fn contributors_must_be_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe =
+        assay_recipe::fixture::write_model(dir.path(), &assay_recipe::fixture::tiny_config(), 1)
+            .unwrap();
+    let settings = Settings {
+        recipe,
+        model: dir.path().to_owned(),
+        workers: 1,
+        threshold: 200,
+        journal: None,
+        compute_bps: 0,
+        providers: vec![],
+    };
+    let contributions = assay_recipe::fixture::reverse_task(2, &["alice"], 0);
+    let holdout = assay_recipe::fixture::reverse_task(2, &["h"], 1);
+    let e = evaluate(
+        &settings,
+        &contributions,
+        holdout,
+        Binding {
+            forge_id: Default::default(),
+            nonce: Default::default(),
+            measurement: [0; 48],
+            tee: false,
+        },
+        &|_, _| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("\"alice\"") && e.contains("Ethereum address"),
+        "{e}"
+    );
+}
+
+#[test]
+fn enclave_arguments_are_checked_before_anything_runs() {
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--forge-id",
+            "0x0000000000000000000000000000000000000000000000000000000000000001",
+            "--nonce",
+            "0x0000000000000000000000000000000000000000000000000000000000000002",
+            "--chain-id",
+            "1",
+            "--forge-contract",
+            "0x0000000000000000000000000000000000000003",
+            "--recipe",
+            "r.toml",
+            "--model",
+            "m",
+            "--contributions",
+            "c.jsonl",
+            "--holdout",
+            "h.enc",
+            "--out",
+            "b.json",
+        ];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_assay-enclave"))
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--evidence", "simulated", "--key-service", "http://x"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--measurement or --reference"));
+    let o = run(&[
+        "--evidence",
+        "simulated",
+        "--measurement",
+        "abcd",
+        "--key-service",
+        "http://x",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not 48 bytes of hex"));
+    let o = run(&[
+        "--evidence",
+        "none",
+        "--holdout-key",
+        "k",
+        "--coordinator-key",
+        "c",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("k:"));
+    let o = run(&[
+        "--evidence",
+        "snp",
+        "--key-service",
+        "http://x",
+        "--provider",
+        "0x12:3",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "clap rejects a bad provider");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not an address"));
+}
