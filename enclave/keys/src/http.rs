@@ -58,8 +58,12 @@ pub struct Client {
 impl Client {
     /// A client of the service at `base`.
     pub fn new(base: &str) -> Client {
+        // A fresh connection per request: the exchange is two POSTs, and a pooled connection the
+        // server has meanwhile closed would fail a POST that ureq (rightly) does not retry.
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
             .build()
             .into();
         Client {
