@@ -484,6 +484,97 @@ pub fn swiglu(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
     gate.contiguous()?.apply_op2(&up.contiguous()?, SwiGlu)
 }
 
+/// Causal grouped-query attention as one graph node: `softmax(scale·Q·Kᵀ + causal)·V` with the
+/// `rep = heads / kv_heads` query heads of a KV head stacked along the sequence axis, computed by
+/// candle's kernels on detached inputs and attached with a hand-written backward:
+/// `dV = Pᵀ·dO`, `dS = scale·P ⊙ (dO·Vᵀ − rowsum(…))`, `dQ = dS·K`, `dK = dSᵀ·Q`.
+struct Attention {
+    value: std::sync::Mutex<Option<Tensor>>,
+    /// The probabilities `P`, (batch, kv_heads, rep·t, t).
+    probs: Tensor,
+    scale: f64,
+    /// (batch, heads, kv_heads, t, head_dim).
+    dims: (usize, usize, usize, usize, usize),
+}
+
+impl candle_core::CustomOp3 for Attention {
+    fn name(&self) -> &'static str {
+        "attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        crate::ops::take_precomputed(&self.value, self.name())
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        _out: &Tensor,
+        g: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (b, nh, nkv, t, hd) = self.dims;
+        let rep = nh / nkv;
+        let (q, k, v, g) = (q.detach(), k.detach(), v.detach(), g.detach());
+        let go = g
+            .reshape((b, t, nh, hd))?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b, nkv, rep * t, hd))?;
+        let v = v.transpose(1, 2)?.contiguous()?;
+        let qg = q.reshape((b, nkv, rep * t, hd))?;
+        let dv = self.probs.t()?.matmul(&go)?;
+        let dp = go.matmul(&v.t()?)?;
+        let ds = self.probs.apply_op2(
+            &dp,
+            SoftmaxGrad {
+                t,
+                scale: self.scale as f32,
+            },
+        )?;
+        let dq = ds.matmul(&k)?.reshape((b, nh, t, hd))?;
+        let dk = ds.t()?.matmul(&qg)?;
+        Ok((Some(dq), Some(dk), Some(dv.transpose(1, 2)?.contiguous()?)))
+    }
+}
+
+/// Causal attention of `q` (batch, heads, t, head_dim) over `k` (batch, kv_heads, t, head_dim)
+/// and `v` in the projection's layout (batch, t, kv_heads, head_dim); the result is (batch, t,
+/// heads·head_dim), ready for the output projection.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> candle_core::Result<Tensor> {
+    let (b, nh, t, hd) = q.dims4()?;
+    let nkv = k.dim(1)?;
+    let rep = nh / nkv;
+    let vd = v.detach().transpose(1, 2)?.contiguous()?;
+    let qg = q.detach().reshape((b, nkv, rep * t, hd))?;
+    let probs = causal_softmax(&qg.matmul(&k.detach().t()?)?, t, scale)?;
+    let out = probs
+        .matmul(&vd)?
+        .reshape((b, nh, t, hd))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((b, t, nh * hd))?;
+    q.contiguous()?.apply_op3(
+        &k.contiguous()?,
+        &v.contiguous()?,
+        Attention {
+            value: std::sync::Mutex::new(Some(out)),
+            probs,
+            scale,
+            dims: (b, nh, nkv, t, hd),
+        },
+    )
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -603,5 +694,58 @@ pub(crate) mod tests {
         let composite = (gate.as_tensor().silu().unwrap() * up.as_tensor()).unwrap();
         let fused = swiglu(gate.as_tensor(), up.as_tensor()).unwrap();
         same_values_and_gradients(&fused, &composite, &m, &[gate.as_tensor(), up.as_tensor()]);
+    }
+
+    #[test]
+    fn attention_matches_composite() {
+        let dev = Device::Cpu;
+        let (b, nh, nkv, t, hd) = (2, 4, 2, 5, 6);
+        let q = Var::from_vec(data(b * nh * t * hd, 1.0), (b, nh, t, hd), &dev).unwrap();
+        let k = Var::from_vec(data(b * nkv * t * hd, 2.0), (b, nkv, t, hd), &dev).unwrap();
+        let v = Var::from_vec(data(b * t * nkv * hd, 3.0), (b, t, nkv, hd), &dev).unwrap();
+        let m = Tensor::from_vec(data(b * t * nh * hd, 4.0), (b, t, nh * hd), &dev).unwrap();
+        let scale = 0.4;
+        let mask: Vec<f32> = (0..t)
+            .flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+            .collect();
+        let mask = Tensor::from_vec(mask, (t, t), &dev).unwrap();
+        let rep = nh / nkv;
+        let vh = v.as_tensor().transpose(1, 2).unwrap().contiguous().unwrap();
+        let scores = (q
+            .as_tensor()
+            .reshape((b, nkv, rep * t, hd))
+            .unwrap()
+            .matmul(&k.as_tensor().t().unwrap())
+            .unwrap()
+            * scale)
+            .unwrap();
+        let probs = crate::ops::softmax_last_dim(
+            &scores
+                .reshape((b, nkv, rep, t, t))
+                .unwrap()
+                .broadcast_add(&mask)
+                .unwrap(),
+        )
+        .unwrap();
+        let composite = probs
+            .reshape((b, nkv, rep * t, t))
+            .unwrap()
+            .matmul(&vh)
+            .unwrap()
+            .reshape((b, nh, t, hd))
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .contiguous()
+            .unwrap()
+            .reshape((b, t, nh * hd))
+            .unwrap();
+        let fused = attention(q.as_tensor(), k.as_tensor(), v.as_tensor(), scale).unwrap();
+        same_values_and_gradients(
+            &fused,
+            &composite,
+            &m,
+            &[q.as_tensor(), k.as_tensor(), v.as_tensor()],
+        );
     }
 }

@@ -167,44 +167,35 @@ impl Qwen2 {
         let k = layer.k_proj.forward(x, train.as_deref_mut())?;
         let v = layer.v_proj.forward(x, train.as_deref_mut())?;
         let (q, k) = (q.reshape((b, t, nh, hd))?, k.reshape((b, t, nkv, hd))?);
-        let v = v.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let v = v.reshape((b, t, nkv, hd))?;
         let cos = self.cos.narrow(0, 0, t)?;
         let sin = self.sin.narrow(0, 0, t)?;
-        let (q, k) = if x.device().is_cpu() {
-            (
-                crate::fused::rope_transposed(&q, &cos, &sin)?,
-                crate::fused::rope_transposed(&k, &cos, &sin)?,
-            )
+        let scale = 1.0 / (hd as f64).sqrt();
+        let out = if x.device().is_cpu() {
+            let q = crate::fused::rope_transposed(&q, &cos, &sin)?;
+            let k = crate::fused::rope_transposed(&k, &cos, &sin)?;
+            crate::fused::attention(&q, &k, &v, scale)?
         } else {
             let heads_first = |x: Tensor| x.transpose(1, 2)?.contiguous();
-            (
-                rope(&heads_first(q)?, &cos, &sin)?,
-                rope(&heads_first(k)?, &cos, &sin)?,
-            )
+            let q = rope(&heads_first(q)?, &cos, &sin)?;
+            let k = rope(&heads_first(k)?, &cos, &sin)?;
+            let v = heads_first(v)?;
+            // Grouped-query attention without repeating K and V: the `rep` query heads that
+            // share a KV head are stacked along the sequence axis, (b, nkv, rep·t, hd), and
+            // attend to that KV head in one matmul.
+            let rep = nh / nkv;
+            let q = q.reshape((b, nkv, rep * t, hd))?;
+            let scores = (q.matmul(&k.t()?)? * scale)?;
+            let probs =
+                softmax_last_dim(&scores.reshape((b, nkv, rep, t, t))?.broadcast_add(mask)?)?;
+            probs
+                .reshape((b, nkv, rep * t, t))?
+                .matmul(&v)?
+                .reshape((b, nh, t, hd))?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((b, t, nh * hd))?
         };
-        // Grouped-query attention without repeating K and V: the `rep` query heads that share a
-        // KV head are stacked along the sequence axis, (b, nkv, rep·t, hd), and attend to that
-        // KV head in one matmul.
-        let rep = nh / nkv;
-        let q = q.reshape((b, nkv, rep * t, hd))?;
-        let scale = 1.0 / (hd as f64).sqrt();
-        let scores = q.matmul(&k.t()?)?;
-        let probs = if x.device().is_cpu() {
-            crate::fused::causal_softmax(&scores, t, scale)?
-        } else {
-            softmax_last_dim(
-                &(scores * scale)?
-                    .reshape((b, nkv, rep, t, t))?
-                    .broadcast_add(mask)?,
-            )?
-        };
-        let out = probs
-            .reshape((b, nkv, rep * t, t))?
-            .matmul(&v)?
-            .reshape((b, nh, t, hd))?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((b, t, nh * hd))?;
         layer.o_proj.forward(&out, train)
     }
 
