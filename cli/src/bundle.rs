@@ -88,6 +88,7 @@ pub fn verify(args: &AttestationArgs) -> Result<ExitCode, String> {
                         "NOT checked (no --nonce)"
                     }
                 );
+                print_scores(&bundle.result);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -114,6 +115,35 @@ pub fn verify(args: &AttestationArgs) -> Result<ExitCode, String> {
             eprintln!("rejected: {failed} check failed: {}", rejected.error);
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// The verified score vector as a table.
+fn print_scores(r: &assay_attestation::bundle::result::EvalResult) {
+    let m = &r.baseline_metric;
+    println!("baseline {} {} ({:?})", m.name, m.value, m.direction);
+    println!("{:<44} {:>24} {:>7}", "contributor", "score", "bps");
+    for s in &r.scores {
+        println!(
+            "{:<44} {:>24} {:>7}",
+            s.contributor.to_string(),
+            s.score.to_string(),
+            s.shares
+        );
+    }
+    for c in &r.compute {
+        println!(
+            "{:<44} {:>24} {:>7}",
+            format!("compute: {}", c.provider),
+            format!("{} units", c.units),
+            c.shares
+        );
+    }
+    if r.unallocated_bps > 0 {
+        println!(
+            "no contribution scored above 0: {} bps unallocated",
+            r.unallocated_bps
+        );
     }
 }
 

@@ -136,6 +136,13 @@ fn verify_attestation_accepts_and_names_failed_checks() {
             out.contains("accepted: TEE (simulated)") && out.contains("nonce checked"),
             "{out}"
         );
+        // The score vector follows: the one contributor with all 10000 bps.
+        assert!(
+            out.contains("baseline perplexity 3.5")
+                && out.contains("0x1111111111111111111111111111111111111111")
+                && out.contains("10000"),
+            "{out}"
+        );
     }
     // JSON: every check listed.
     let o = assay(&[
