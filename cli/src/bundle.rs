@@ -121,7 +121,11 @@ pub fn verify(args: &AttestationArgs) -> Result<ExitCode, String> {
 /// The verified score vector as a table.
 fn print_scores(r: &assay_attestation::bundle::result::EvalResult) {
     let m = &r.baseline_metric;
-    println!("baseline {} {} ({:?})", m.name, m.value, m.direction);
+    let direction = match m.direction {
+        assay_attestation::bundle::result::Direction::LowerIsBetter => "lower is better",
+        assay_attestation::bundle::result::Direction::HigherIsBetter => "higher is better",
+    };
+    println!("baseline {} {} ({direction})", m.name, m.value);
     println!("{:<44} {:>24} {:>7}", "contributor", "score", "bps");
     for s in &r.scores {
         println!(
