@@ -37,19 +37,13 @@ fn sim(file: &str) -> String {
 fn result(tee: bool) -> EvalResult {
     let contributor = Address::repeat_byte(0x11);
     let content = B256::repeat_byte(0xc0);
-    let leaf = assay_attribution::merkle::Leaf {
-        contributor: contributor.0.0,
-        content: content.0,
-    };
-    let root = assay_attribution::merkle::ContributionTree::new(&[leaf])
-        .unwrap()
-        .root();
+    let root = assay_attestation::bundle::result::data_root([(contributor, content)]).unwrap();
     let recipe_hash = B256::repeat_byte(0x7e);
     EvalResult {
         forge_id: B256::repeat_byte(0xf0),
         code_hash: code_hash(if tee { &MEASUREMENT } else { &[0; 48] }, recipe_hash),
         recipe_hash,
-        data_root: B256::from(root),
+        data_root: root,
         nonce: B256::repeat_byte(0x99),
         tee,
         method: Method::ExactLoo,

@@ -5,13 +5,12 @@
 //! and the policy must say `allow_no_tee = true`.
 
 use alloy_primitives::{Address, B256, Signature};
-use assay_attribution::merkle::{ContributionTree, Leaf};
 use assay_attribution::shares::{ComputeProvider, allocate};
 
 use super::binding::{code_hash, result_report_data};
 use super::eip712::signing_hash;
 use super::format::{BUNDLE_FORMAT, Bundle, EvidenceKind};
-use super::result::{Direction, Method};
+use super::result::{Direction, Method, data_root};
 use crate::verifier::{CheckOutcome, Status};
 use crate::{Accepted, Error, Verifier};
 
@@ -197,20 +196,16 @@ impl BundleVerifier {
             Err(e) => return Err(log.fail("shares", e)),
         }
 
-        let leaves: Vec<Leaf> = b
+        let listed = b
             .result
             .scores
             .iter()
-            .map(|s| Leaf {
-                contributor: s.contributor.0.0,
-                content: s.content_hash.0,
-            })
-            .collect();
-        let root = match ContributionTree::new(&leaves) {
-            Ok(t) => B256::from(t.root()),
-            Err(e) => {
-                return Err(log.fail("data_root", mismatch("data_root", "a contribution set", e)));
-            }
+            .map(|s| (s.contributor, s.content_hash));
+        let Some(root) = data_root(listed) else {
+            return Err(log.fail(
+                "data_root",
+                mismatch("data_root", "a contribution set", "none listed"),
+            ));
         };
         if root != b.result.data_root {
             return Err(log.fail("data_root", mismatch("data_root", root, b.result.data_root)));
@@ -219,7 +214,7 @@ impl BundleVerifier {
             "data_root",
             format!(
                 "{root} is the Merkle root of the {} listed contributions",
-                leaves.len()
+                b.result.scores.len()
             ),
         );
 

@@ -86,6 +86,21 @@ impl<'de> Deserialize<'de> for Wad {
     }
 }
 
+/// `data_root` of contributions given as (contributor, content hash) in registry order: the
+/// OpenZeppelin StandardMerkleTree root the ContributionRegistry commits. `None` for an empty set.
+pub fn data_root(contributions: impl IntoIterator<Item = (Address, B256)>) -> Option<B256> {
+    let leaves: Vec<assay_attribution::merkle::Leaf> = contributions
+        .into_iter()
+        .map(|(a, c)| assay_attribution::merkle::Leaf {
+            contributor: a.0.0,
+            content: c.0,
+        })
+        .collect();
+    assay_attribution::merkle::ContributionTree::new(&leaves)
+        .ok()
+        .map(|t| B256::from(t.root()))
+}
+
 /// How the scores were computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 
 use alloy_primitives::{Address, B256};
 use assay_attestation::bundle::result::{
-    BaselineMetric, ComputeEntry, Direction, EvalResult, Method, ScoreEntry, Wad,
+    BaselineMetric, ComputeEntry, Direction, EvalResult, Method, ScoreEntry, Wad, data_root,
 };
-use assay_attribution::merkle::{ContributionTree, Leaf};
 use assay_attribution::recipe_trial::{RecipeTrial, group};
 use assay_attribution::shares::{ComputeProvider, allocate};
 use assay_attribution::stratified::{self, attribute};
@@ -78,17 +77,10 @@ pub fn evaluate(
         .iter()
         .map(|c| B256::from(c.content_hash()))
         .collect();
-    let leaves: Vec<Leaf> = addresses
-        .iter()
-        .zip(&content)
-        .map(|(a, c)| Leaf {
-            contributor: a.0.0,
-            content: c.0,
-        })
-        .collect();
-    let data_root = ContributionTree::new(&leaves)
-        .map_err(|e| Error::Attribution(e.to_string()))?
-        .root();
+    let data_root =
+        data_root(addresses.iter().copied().zip(content.iter().copied())).ok_or_else(|| {
+            Error::Attribution(assay_attribution::Error::EmptyContributionSet.to_string())
+        })?;
     let trial = RecipeTrial {
         recipe: settings.recipe.clone(),
         model_dir: settings.model.clone(),
@@ -139,7 +131,7 @@ pub fn evaluate(
         forge_id: binding.forge_id,
         code_hash: assay_attestation::bundle::binding::code_hash(&binding.measurement, recipe_hash),
         recipe_hash,
-        data_root: B256::from(data_root),
+        data_root,
         nonce: binding.nonce,
         tee: binding.tee,
         method: match result.method {

@@ -156,7 +156,6 @@ impl Qwen2 {
         &self,
         layer: &Layer,
         x: &Tensor,
-        mask: &Tensor,
         mut train: Option<&mut Rng>,
     ) -> candle_core::Result<Tensor> {
         let c = &self.config;
@@ -185,9 +184,13 @@ impl Qwen2 {
             // attend to that KV head in one matmul.
             let rep = nh / nkv;
             let q = q.reshape((b, nkv, rep * t, hd))?;
+            let mask: Vec<f32> = (0..t)
+                .flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+                .collect();
+            let mask = Tensor::from_vec(mask, (t, t), x.device())?;
             let scores = (q.matmul(&k.t()?)? * scale)?;
             let probs =
-                softmax_last_dim(&scores.reshape((b, nkv, rep, t, t))?.broadcast_add(mask)?)?;
+                softmax_last_dim(&scores.reshape((b, nkv, rep, t, t))?.broadcast_add(&mask)?)?;
             probs
                 .reshape((b, nkv, rep * t, t))?
                 .matmul(&v)?
@@ -212,14 +215,10 @@ impl Qwen2 {
             .embed
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, t, h))?;
-        let mask: Vec<f32> = (0..t)
-            .flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
-            .collect();
-        let mask = Tensor::from_vec(mask, (t, t), self.device())?;
         let eps = self.config.rms_norm_eps;
         for layer in &self.layers {
             let normed = norm(&x, &layer.input_norm, eps)?;
-            x = (x + self.attention(layer, &normed, &mask, train.as_deref_mut())?)?;
+            x = (x + self.attention(layer, &normed, train.as_deref_mut())?)?;
             let normed = norm(&x, &layer.post_norm, eps)?;
             let gate = layer.gate_proj.forward(&normed, train.as_deref_mut())?;
             let up = layer.up_proj.forward(&normed, train.as_deref_mut())?;

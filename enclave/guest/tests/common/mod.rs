@@ -7,11 +7,10 @@ use alloy_primitives::{Address, B256};
 use assay_attestation::Verifier;
 use assay_attestation::bundle::binding::code_hash;
 use assay_attestation::bundle::result::{
-    BaselineMetric, ComputeEntry, Direction, EvalResult, Method, ScoreEntry, Wad,
+    BaselineMetric, ComputeEntry, Direction, EvalResult, Method, ScoreEntry, Wad, data_root,
 };
 use assay_attestation::validate::Policy;
 use assay_attestation::verify::{TrustStore, parse_certificates};
-use assay_attribution::merkle::{ContributionTree, Leaf};
 use assay_attribution::shares::{ComputeProvider, allocate};
 
 pub const MEASUREMENT: [u8; 48] = [0x5a; 48];
@@ -69,19 +68,11 @@ pub fn sample_result(tee: bool, measurement: [u8; 48], scores: &[f64]) -> EvalRe
         }],
     )
     .unwrap();
-    let leaves: Vec<Leaf> = contributors
-        .iter()
-        .zip(&content)
-        .map(|(a, c)| Leaf {
-            contributor: a.0.0,
-            content: c.0,
-        })
-        .collect();
     EvalResult {
         forge_id: B256::repeat_byte(0xf0),
         code_hash: code_hash(&measurement, recipe_hash),
         recipe_hash,
-        data_root: B256::from(ContributionTree::new(&leaves).unwrap().root()),
+        data_root: data_root(contributors.iter().copied().zip(content.iter().copied())).unwrap(),
         nonce: B256::repeat_byte(0x99),
         tee,
         method: Method::ExactLoo,
