@@ -9,6 +9,7 @@ use assay_attribution::shares::{ComputeProvider, allocate};
 use assay_attribution::stratified::{Method, attribute};
 use assay_recipe::data::{Kind, load};
 use assay_recipe::recipe::Recipe;
+use assay_recipe::threads::Threads;
 use clap::Args;
 use serde_json::json;
 
@@ -30,6 +31,10 @@ pub struct AttributeArgs {
     /// Trainings run in parallel.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
+    /// Threads for each training (its shards and eval batches); default: the CPUs shared
+    /// evenly between the workers. Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<Threads>,
     /// Above this many contributions, the stratified approximation replaces exact LOO (see
     /// docs/attribution.md for its measured error).
     #[arg(long, default_value_t = 200)]
@@ -58,31 +63,7 @@ fn parse_provider(s: &str) -> Result<ComputeProvider, String> {
     })
 }
 
-/// With several workers, each training should run single-threaded: candle's kernels share one
-/// global thread pool, and k workers contending for it were slower than one (measured: 3
-/// contributions, 2 workers 269 ms vs 1 worker 208 ms; single-threaded 75 ms vs 131 ms). candle
-/// reads its thread count from `RAYON_NUM_THREADS`, which safe Rust cannot set in a running
-/// process, so `assay` runs itself again with it set. Results do not depend on thread counts
-/// (tested), only speed does.
-fn rerun_single_threaded() -> Result<ExitCode, String> {
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot find the assay executable: {e}"))?;
-    let status = std::process::Command::new(exe)
-        .args(std::env::args_os().skip(1))
-        .env("RAYON_NUM_THREADS", "1")
-        .status()
-        .map_err(|e| format!("cannot run assay again single-threaded: {e}"))?;
-    Ok(match status.code() {
-        Some(0) => ExitCode::SUCCESS,
-        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-        None => ExitCode::FAILURE,
-    })
-}
-
 pub fn run(a: &AttributeArgs) -> Result<ExitCode, String> {
-    if a.workers > 1 && std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        return rerun_single_threaded();
-    }
     let recipe = Recipe::load(&a.recipe).map_err(|e| e.to_string())?;
     let contributions = load(&a.contributions, Kind::Contributions).map_err(|e| e.to_string())?;
     let holdout = load(&a.holdout, Kind::Holdout).map_err(|e| e.to_string())?;
@@ -91,6 +72,7 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, String> {
         model_dir: a.model.clone(),
         contributions: group(&contributions),
         holdout,
+        threads: a.threads.unwrap_or_else(|| Threads::per_worker(a.workers)),
     };
     let n = trial.contributions.len();
     let total = if n <= a.threshold {

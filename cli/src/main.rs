@@ -104,6 +104,17 @@ pub struct TrustArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Recipe(recipe::RecipeCommand::Train(_)) | Command::Attribute(_)
+    ) {
+        // Training: candle's own threads off, Assay's shard threads on (see
+        // `assay_recipe::threads`). Returns only if the variable is set or exec failed.
+        if let Err(e) = assay_recipe::threads::exec_with_candle_single_threaded() {
+            eprintln!("error: cannot run assay again with candle single-threaded: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let result = match cli.command {
         Command::Verify(VerifyCommand::Report(args)) => verify::run(&args),
         Command::Verify(VerifyCommand::Attestation(args)) => bundle::verify(&args),

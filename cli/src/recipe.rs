@@ -8,6 +8,7 @@ use assay_recipe::eval::evaluate;
 use assay_recipe::fixture::{reverse_task, tiny_config, write_model};
 use assay_recipe::pinned::load_pinned;
 use assay_recipe::recipe::Recipe;
+use assay_recipe::threads::Threads;
 use assay_recipe::train::{adapter_checksum, train};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -44,6 +45,10 @@ pub struct TrainArgs {
     /// Holdout (JSON Lines).
     #[arg(long)]
     pub holdout: PathBuf,
+    /// Threads (the recipe's shards and eval batches run in parallel); default: every CPU.
+    /// Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<Threads>,
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {
@@ -100,9 +105,16 @@ pub fn run(cmd: RecipeCommand) -> Result<ExitCode, String> {
             let holdout = load(&a.holdout, Kind::Holdout).map_err(|e| e.to_string())?;
             let pinned = load_pinned(&recipe, &a.model, &candle_core::Device::Cpu)
                 .map_err(|e| e.to_string())?;
-            let report = train(&pinned.model, &pinned.tokenizer, &recipe, &contributions)
-                .map_err(|e| e.to_string())?;
-            let eval = evaluate(&pinned.model, &pinned.tokenizer, &recipe, &holdout)
+            let threads = a.threads.unwrap_or_else(Threads::available);
+            let report = train(
+                &pinned.model,
+                &pinned.tokenizer,
+                &recipe,
+                &contributions,
+                threads,
+            )
+            .map_err(|e| e.to_string())?;
+            let eval = evaluate(&pinned.model, &pinned.tokenizer, &recipe, &holdout, threads)
                 .map_err(|e| e.to_string())?;
             let out = json!({
                 "recipe_hash": recipe.hash(),

@@ -4,10 +4,12 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn assay(args: &[&str], threads: Option<&str>) -> Output {
+/// Runs `assay`; `candle_threads` sets candle's own thread count (`RAYON_NUM_THREADS`), which
+/// `assay` otherwise sets to 1 for trainings.
+fn assay(args: &[&str], candle_threads: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_assay"));
-    cmd.args(args);
-    if let Some(t) = threads {
+    cmd.args(args).env_remove("RAYON_NUM_THREADS");
+    if let Some(t) = candle_threads {
         cmd.env("RAYON_NUM_THREADS", t);
     }
     cmd.output().expect("assay runs")
@@ -23,7 +25,7 @@ fn example(dir: &Path) {
     );
 }
 
-fn train(dir: &Path, threads: &str) -> serde_json::Value {
+fn train(dir: &Path, threads: &str, candle_threads: Option<&str>) -> serde_json::Value {
     let p = |f: &str| dir.join(f).display().to_string();
     let o = assay(
         &[
@@ -36,8 +38,10 @@ fn train(dir: &Path, threads: &str) -> serde_json::Value {
             &p("contributions.jsonl"),
             "--holdout",
             &p("holdout.jsonl"),
+            "--threads",
+            threads,
         ],
-        Some(threads),
+        candle_threads,
     );
     assert_eq!(
         o.status.code(),
@@ -52,14 +56,84 @@ fn train(dir: &Path, threads: &str) -> serde_json::Value {
 fn runs_are_bitwise_identical_across_processes_and_thread_counts() {
     let dir = tempfile::tempdir().unwrap();
     example(dir.path());
-    let one = train(dir.path(), "1");
-    let two = train(dir.path(), "2");
-    let again = train(dir.path(), "2");
+    // Assay's threads (the recipe's 2 shards and the eval batches) and candle's own.
+    let one = train(dir.path(), "1", None);
+    let two = train(dir.path(), "2", None);
+    let again = train(dir.path(), "2", None);
+    let candle_two = train(dir.path(), "2", Some("2"));
     for key in ["adapter_sha256", "eval_bits", "recipe_hash"] {
         assert_eq!(one[key], two[key], "{key} differs between 1 and 2 threads");
         assert_eq!(two[key], again[key], "{key} differs between processes");
+        assert_eq!(
+            two[key], candle_two[key],
+            "{key} differs between 1 and 2 candle threads"
+        );
     }
     assert_eq!(one["train"]["steps"], 12);
+}
+
+#[test]
+fn a_thread_count_of_zero_is_refused() {
+    let o = assay(
+        &[
+            "recipe",
+            "train",
+            "r.toml",
+            "--model",
+            "m",
+            "--contributions",
+            "c.jsonl",
+            "--holdout",
+            "h.jsonl",
+            "--threads",
+            "0",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--threads") && err.contains("0 is not a thread count"),
+        "{err}"
+    );
+}
+
+#[test]
+fn trainings_run_with_candle_single_threaded_in_the_same_process() {
+    // `assay` replaces itself (exec: same pid) with RAYON_NUM_THREADS=1 set; the running
+    // process's environment shows it.
+    let dir = tempfile::tempdir().unwrap();
+    example(dir.path());
+    let p = |f: &str| dir.path().join(f).display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args([
+            "recipe",
+            "train",
+            &p("recipe.toml"),
+            "--model",
+            &p("model"),
+            "--contributions",
+            &p("contributions.jsonl"),
+            "--holdout",
+            &p("holdout.jsonl"),
+        ])
+        .env_remove("RAYON_NUM_THREADS")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let environ = format!("/proc/{}/environ", child.id());
+    let mut seen = false;
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(env) = std::fs::read(&environ) {
+            if env.split(|b| *b == 0).any(|v| v == b"RAYON_NUM_THREADS=1") {
+                seen = true;
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(seen, "the training ran without RAYON_NUM_THREADS=1");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Leave-one-out wall time with k workers against (n+1)·T/k, T being one training + eval, on the
-//! tiny model (3 contributions of 8 examples, 1 epoch).
+//! tiny model (3 contributions of 8 examples, 1 epoch). Run as `assay attribute` runs: candle
+//! single-threaded, each of k workers training on its share of the CPUs.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
@@ -7,7 +8,8 @@ use std::hint::black_box;
 use assay_attribution::engine::{Trial, leave_one_out};
 use assay_attribution::recipe_trial::{RecipeTrial, group};
 use assay_recipe::fixture::{reverse_task, tiny_config, write_model};
-use criterion::{Criterion, criterion_group, criterion_main};
+use assay_recipe::threads::{Threads, exec_with_candle_single_threaded};
+use criterion::{Criterion, criterion_group};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -21,6 +23,7 @@ fn bench(c: &mut Criterion) {
         model_dir: dir.path().to_owned(),
         contributions: group(&reverse_task(24, &["a", "b", "c"], 0)),
         holdout: reverse_task(8, &["h"], 1),
+        threads: Threads::ONE,
     };
     let mut worker = trial.worker().unwrap();
     let mut g = c.benchmark_group("loo");
@@ -29,6 +32,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(trial.metric(&mut worker, &[]).unwrap()))
     });
     for k in [1, 2] {
+        let trial = RecipeTrial {
+            recipe: trial.recipe.clone(),
+            model_dir: trial.model_dir.clone(),
+            contributions: trial.contributions.clone(),
+            holdout: trial.holdout.clone(),
+            threads: Threads::per_worker(k),
+        };
         g.bench_function(format!("n3_workers{k}"), |b| {
             b.iter(|| black_box(leave_one_out(&trial, k, None, &|_, _| {}).unwrap()))
         });
@@ -37,4 +47,9 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    exec_with_candle_single_threaded().expect("run the bench again with candle single-threaded");
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -7,6 +7,7 @@ use assay_recipe::data::Example;
 use assay_recipe::eval::evaluate;
 use assay_recipe::pinned::{Pinned, load_pinned, lora_spec};
 use assay_recipe::recipe::{Direction, Recipe};
+use assay_recipe::threads::Threads;
 use assay_recipe::train::{adapter_gradient, train};
 use aws_lc_rs::digest::{Context, SHA256};
 
@@ -59,6 +60,9 @@ pub struct RecipeTrial {
     pub contributions: Vec<Contribution>,
     /// The holdout.
     pub holdout: Vec<Example>,
+    /// Threads for each training and eval (shards and eval batches); results do not depend on
+    /// it. With several workers, each gets its share ([`Threads::per_worker`]).
+    pub threads: Threads,
 }
 
 impl RecipeTrial {
@@ -96,15 +100,27 @@ impl FirstOrder for RecipeTrial {
             .iter()
             .flat_map(|c| c.examples.iter().cloned())
             .collect();
-        train(&w.model, &w.tokenizer, &self.recipe, &data).map_err(recipe_err)?;
-        let g_h = adapter_gradient(&w.model, &w.tokenizer, &self.recipe, &self.holdout)
-            .map_err(recipe_err)?;
+        train(&w.model, &w.tokenizer, &self.recipe, &data, self.threads).map_err(recipe_err)?;
+        let g_h = adapter_gradient(
+            &w.model,
+            &w.tokenizer,
+            &self.recipe,
+            &self.holdout,
+            self.threads,
+        )
+        .map_err(recipe_err)?;
         let scale = 1.0 / self.holdout.len().max(1) as f64;
         self.contributions
             .iter()
             .map(|c| {
-                let g = adapter_gradient(&w.model, &w.tokenizer, &self.recipe, &c.examples)
-                    .map_err(recipe_err)?;
+                let g = adapter_gradient(
+                    &w.model,
+                    &w.tokenizer,
+                    &self.recipe,
+                    &c.examples,
+                    self.threads,
+                )
+                .map_err(recipe_err)?;
                 Ok(g_h
                     .iter()
                     .zip(&g)
@@ -134,9 +150,15 @@ impl Trial for RecipeTrial {
             .filter(|(i, _)| !excluded.contains(i))
             .flat_map(|(_, c)| c.examples.iter().cloned())
             .collect();
-        train(&w.model, &w.tokenizer, &self.recipe, &data).map_err(recipe_err)?;
-        let eval =
-            evaluate(&w.model, &w.tokenizer, &self.recipe, &self.holdout).map_err(recipe_err)?;
+        train(&w.model, &w.tokenizer, &self.recipe, &data, self.threads).map_err(recipe_err)?;
+        let eval = evaluate(
+            &w.model,
+            &w.tokenizer,
+            &self.recipe,
+            &self.holdout,
+            self.threads,
+        )
+        .map_err(recipe_err)?;
         Ok(eval.perplexity)
     }
 

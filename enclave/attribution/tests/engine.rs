@@ -9,6 +9,7 @@ use assay_attribution::engine::{LooMetrics, Trial, leave_one_out, scores};
 use assay_attribution::recipe_trial::{RecipeTrial, group};
 use assay_recipe::data::Example;
 use assay_recipe::fixture::{reverse_task, tiny_config, write_model};
+use assay_recipe::threads::Threads;
 
 fn planted(dir: &std::path::Path) -> RecipeTrial {
     let mut recipe = write_model(dir, &tiny_config(), 21).unwrap();
@@ -38,6 +39,7 @@ fn planted(dir: &std::path::Path) -> RecipeTrial {
         model_dir: dir.to_owned(),
         contributions: group(&examples),
         holdout: reverse_task(10, &["h"], 3),
+        threads: Threads::per_worker(2),
     }
 }
 

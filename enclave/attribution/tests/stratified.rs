@@ -8,6 +8,7 @@ use assay_attribution::shares::apportion;
 use assay_attribution::stratified::{Method, attribute};
 use assay_recipe::data::Example;
 use assay_recipe::fixture::{reverse_task, tiny_config, write_model};
+use assay_recipe::threads::Threads;
 
 /// `n` contributions of 1–4 examples each: good (the holdout's task), useless (another task) or
 /// harmful (wrong answers), mixed by `seed`.
@@ -78,6 +79,7 @@ fn stratified_error_against_exact_loo_on_three_data_sets() {
             model_dir: dir.path().to_owned(),
             contributions: group(&examples),
             holdout: reverse_task(8, &["h"], 11),
+            threads: Threads::per_worker(2),
         };
         let (sizes, keys) = trial.sizes_and_keys();
         let exact = scores(&leave_one_out(&trial, 2, None, &|_, _| {}).unwrap(), true);

@@ -13,6 +13,7 @@ use assay_attribution::shares::{ComputeProvider, allocate};
 use assay_attribution::stratified::{self, attribute};
 use assay_recipe::data::Example;
 use assay_recipe::recipe::Recipe;
+use assay_recipe::threads::Threads;
 
 use crate::Error;
 
@@ -25,6 +26,8 @@ pub struct Settings {
     pub model: PathBuf,
     /// Trainings in parallel.
     pub workers: usize,
+    /// Threads for each training (shards and eval batches).
+    pub threads: Threads,
     /// Above this many contributions, the stratified approximation.
     pub threshold: usize,
     /// Journal folder for resumption.
@@ -86,6 +89,7 @@ pub fn evaluate(
         model_dir: settings.model.clone(),
         contributions: grouped,
         holdout,
+        threads: settings.threads,
     };
     let (sizes, keys) = trial.sizes_and_keys();
     let lower = trial.lower_is_better();

@@ -13,6 +13,7 @@ use assay_enclave::evidence::simulated::SimulatedSp;
 use assay_enclave::evidence::snp::{CONFIGFS_TSM, ConfigfsTsm};
 use assay_enclave::identity::Signer;
 use assay_enclave::job::{HoldoutKey, Job, run};
+use assay_recipe::threads::Threads;
 use clap::{Parser, ValueEnum};
 
 #[global_allocator]
@@ -87,6 +88,10 @@ struct Args {
     /// Trainings in parallel.
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// Threads for each training (its shards and eval batches); default: the CPUs shared
+    /// evenly between the workers. Results do not depend on it.
+    #[arg(long)]
+    threads: Option<Threads>,
     /// Above this many contributions, the stratified approximation.
     #[arg(long, default_value_t = 200)]
     threshold: usize,
@@ -188,6 +193,7 @@ fn main_inner(a: Args) -> Result<(), String> {
             recipe: assay_recipe::recipe::Recipe::load(&a.recipe).map_err(|e| e.to_string())?,
             model: a.model.clone(),
             workers: a.workers,
+            threads: a.threads.unwrap_or_else(|| Threads::per_worker(a.workers)),
             threshold: a.threshold,
             journal: a.journal.clone(),
             compute_bps: a.compute_bps,
@@ -223,7 +229,14 @@ fn main_inner(a: Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match main_inner(Args::parse()) {
+    let args = Args::parse();
+    // candle's own threads off, Assay's shard threads on (see `assay_recipe::threads`).
+    // Returns only if the variable is set or exec failed.
+    if let Err(e) = assay_recipe::threads::exec_with_candle_single_threaded() {
+        eprintln!("error: cannot run assay-enclave again with candle single-threaded: {e}");
+        return ExitCode::FAILURE;
+    }
+    match main_inner(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("assay-enclave: {e}");

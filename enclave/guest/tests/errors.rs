@@ -60,6 +60,7 @@ fn contributors_must_be_addresses() {
         recipe,
         model: dir.path().to_owned(),
         workers: 1,
+        threads: assay_recipe::threads::Threads::ONE,
         threshold: 200,
         journal: None,
         compute_bps: 0,

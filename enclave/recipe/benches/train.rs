@@ -1,7 +1,8 @@
 //! Training throughput: one optimizer step (forward, backward, AdamW) of LoRA rank 8 on
 //! q/k/v/o, f32, for the tiny and mid configurations of the performance targets. Tokens per
 //! second = batch × sequence / step time. `benches/train_torch.py` measures PyTorch + PEFT on
-//! the same shapes.
+//! the same shapes. Run as `assay` runs a training: candle single-threaded, the batch in 2 row
+//! shards on every CPU (`Threads::available`); `*_1thread` runs the shards one after the other.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
@@ -9,10 +10,11 @@ use std::hint::black_box;
 use assay_recipe::config::ModelConfig;
 use assay_recipe::recipe::Optimizer;
 use assay_recipe::rng::Rng;
+use assay_recipe::threads::{Threads, exec_with_candle_single_threaded};
 use assay_recipe::train::{Batch, Trainer};
 use assay_recipe::weights::{BaseFormat, LoraSpec, load, random_tensors, save};
 use candle_core::{Device, Tensor};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 
 // glibc's malloc returns every large tensor to the kernel and faults it back in on the next
 // step; the `assay` binary uses mimalloc for the same reason.
@@ -68,6 +70,7 @@ fn bench_config(
     b: usize,
     t: usize,
     base: BaseFormat,
+    threads: Threads,
 ) {
     let dir = tempfile::tempdir().unwrap();
     save(dir.path(), &cfg, &random_tensors(&cfg, 1).unwrap()).unwrap();
@@ -88,7 +91,7 @@ fn bench_config(
         eps: 1e-8,
         weight_decay: 0.0,
     };
-    let mut trainer = Trainer::new(&model, &opt).unwrap();
+    let mut trainer = Trainer::new(&model, &opt, 2, threads).unwrap();
     let batches = [batch(cfg.vocab_size, b, t)];
     let mut g = c.benchmark_group("train_step");
     g.sample_size(10);
@@ -97,7 +100,7 @@ fn bench_config(
         bench.iter(|| {
             black_box(
                 trainer
-                    .step(&batches, 1e-4, |_| Rng::new(0, "d"), 0)
+                    .step(&batches, 1e-4, |_, _| Rng::new(0, "d"), 0)
                     .unwrap(),
             )
         })
@@ -136,31 +139,35 @@ fn bench_frozen_matmul(c: &mut Criterion) {
 
 fn bench(c: &mut Criterion) {
     bench_frozen_matmul(c);
+    let all = Threads::available();
+    let tiny = || config(128, 2, 4, 2, 352, 512);
+    let mid = || config(512, 4, 8, 2, 1376, 2048);
+    bench_config(c, "tiny_h128_l2_8x64", tiny(), 8, 64, BaseFormat::F32, all);
     bench_config(
         c,
-        "tiny_h128_l2_8x64",
-        config(128, 2, 4, 2, 352, 512),
+        "tiny_h128_l2_8x64_1thread",
+        tiny(),
         8,
         64,
         BaseFormat::F32,
+        Threads::ONE,
     );
-    bench_config(
-        c,
-        "mid_h512_l4_8x128",
-        config(512, 4, 8, 2, 1376, 2048),
-        8,
-        128,
-        BaseFormat::F32,
-    );
+    bench_config(c, "mid_h512_l4_8x128", mid(), 8, 128, BaseFormat::F32, all);
     bench_config(
         c,
         "mid_h512_l4_8x128_q4_0",
-        config(512, 4, 8, 2, 1376, 2048),
+        mid(),
         8,
         128,
         BaseFormat::Q4_0,
+        all,
     );
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    exec_with_candle_single_threaded().expect("run the bench again with candle single-threaded");
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -7,6 +7,7 @@ use crate::Error;
 use crate::data::Example;
 use crate::model::Qwen2;
 use crate::recipe::{Direction, Recipe};
+use crate::threads::{Threads, map_ordered};
 use crate::tokenizer::ChatTokenizer;
 use crate::train::{Tokenized, batch, tokenize};
 
@@ -27,14 +28,15 @@ pub struct EvalReport {
     pub direction: Direction,
 }
 
-/// Evaluates `model` on `holdout`. Examples are put in a canonical order (by content hash) and
-/// batched by `eval.batch_size`, and token losses are summed in f64 in that order, so a shuffled
-/// holdout gives bitwise the same numbers.
+/// Evaluates `model` on `holdout`, on up to `threads` threads. Examples are put in a canonical
+/// order (by content hash) and batched by `eval.batch_size`, and token losses are summed in f64
+/// in that order, so a shuffled holdout, or another thread count, gives bitwise the same numbers.
 pub fn evaluate(
     model: &Qwen2,
     tokenizer: &ChatTokenizer,
     recipe: &Recipe,
     holdout: &[Example],
+    threads: Threads,
 ) -> Result<EvalReport, Error> {
     let (mut data, dropped) = tokenize(tokenizer, holdout, recipe.training.seq_len)?;
     if data.is_empty() {
@@ -43,14 +45,17 @@ pub fn evaluate(
         ));
     }
     data.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.inputs.cmp(&b.inputs)));
-    let mut total = 0f64;
-    let mut tokens = 0usize;
-    for chunk in data.chunks(recipe.eval.batch_size) {
-        let refs: Vec<&Tokenized> = chunk.iter().collect();
+    let chunks: Vec<&[Tokenized]> = data.chunks(recipe.eval.batch_size).collect();
+    let nll = map_ordered(chunks.len(), threads, |c| -> Result<Vec<Vec<f32>>, Error> {
+        let refs: Vec<&Tokenized> = chunks[c].iter().collect();
         let b = batch(&refs, model.device())?;
         let logits = model.forward(&b.inputs, None)?;
-        let nll = Qwen2::token_nll(&logits, &b.targets)?.to_vec2::<f32>()?;
-        for (row, ex) in nll.iter().zip(chunk) {
+        Ok(Qwen2::token_nll(&logits, &b.targets)?.to_vec2::<f32>()?)
+    });
+    let mut total = 0f64;
+    let mut tokens = 0usize;
+    for (chunk, nll) in chunks.iter().zip(nll) {
+        for (row, ex) in nll?.iter().zip(*chunk) {
             for (value, _) in row.iter().zip(&ex.scored).filter(|(_, s)| **s) {
                 total += f64::from(*value);
                 tokens += 1;

@@ -85,6 +85,7 @@ pub fn write_model(dir: &Path, config: &ModelConfig, seed: u64) -> Result<Recipe
             epochs: 2,
             batch_size: 4,
             grad_accum: 1,
+            shards: 2,
             seq_len: 96,
             seed: 7,
         },

@@ -3,7 +3,7 @@
 //! A LoRA (or QLoRA) fine-tune of a Qwen2-architecture model and a perplexity eval on the
 //! holdout, in candle on the CPU (a `cuda` feature builds candle with CUDA), bitwise
 //! deterministic: the same recipe and data give the same adapter weights and the same eval
-//! numbers on every run, in every process, with 1 or 2 threads.
+//! numbers on every run, in every process, with any number of threads (see [`threads`]).
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +19,7 @@ pub mod ops;
 pub mod pinned;
 pub mod recipe;
 pub mod rng;
+pub mod threads;
 pub mod tokenizer;
 pub mod train;
 pub mod weights;

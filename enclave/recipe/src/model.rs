@@ -253,8 +253,9 @@ impl Qwen2 {
         picked.squeeze(D::Minus1)?.neg()
     }
 
-    /// Mean NLL over the tokens where `mask` (batch, seq; 1 = scored) is 1.
-    pub fn masked_loss(
+    /// Summed NLL over the tokens where `mask` (batch, seq; 1 = scored) is 1: a training shard's
+    /// loss before its scale.
+    pub fn masked_nll_sum(
         &self,
         ids: &Tensor,
         targets: &Tensor,
@@ -263,7 +264,19 @@ impl Qwen2 {
     ) -> candle_core::Result<Tensor> {
         let logits = self.forward(ids, train)?;
         let nll = Self::token_nll(&logits, targets)?;
+        (nll * mask)?.sum_all()
+    }
+
+    /// Mean NLL over the tokens where `mask` (batch, seq; 1 = scored) is 1.
+    pub fn masked_loss(
+        &self,
+        ids: &Tensor,
+        targets: &Tensor,
+        mask: &Tensor,
+        train: Option<&mut Rng>,
+    ) -> candle_core::Result<Tensor> {
         let count = mask.sum_all()?.to_dtype(DType::F32)?;
-        (nll * mask)?.sum_all()?.broadcast_div(&count)
+        self.masked_nll_sum(ids, targets, mask, train)?
+            .broadcast_div(&count)
     }
 }

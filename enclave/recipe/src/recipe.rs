@@ -98,6 +98,10 @@ pub struct Training {
     pub batch_size: usize,
     /// Micro-batches per optimizer step.
     pub grad_accum: usize,
+    /// Row shards per micro-batch: each shard's gradient is computed on its own (on parallel
+    /// threads when there are several) and the shards' gradients are summed in order. Results
+    /// depend on it (the order of float sums), never on the thread count.
+    pub shards: usize,
     /// Tokens per example at most (longer examples are cut from the end).
     pub seq_len: usize,
     /// Seed of initialisation, dropout and data order.
@@ -259,10 +263,17 @@ impl Recipe {
             ("training.epochs", t.epochs),
             ("training.batch_size", t.batch_size),
             ("training.grad_accum", t.grad_accum),
+            ("training.shards", t.shards),
         ] {
             if v == 0 {
                 return fail(field, "must be at least 1");
             }
+        }
+        if t.shards > t.batch_size {
+            return fail(
+                "training.shards",
+                "must not exceed training.batch_size (a shard would have no rows)",
+            );
         }
         if t.seq_len < 2 {
             return fail(

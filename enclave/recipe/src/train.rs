@@ -9,6 +9,7 @@ use crate::data::Example;
 use crate::model::Qwen2;
 use crate::recipe::{Decay, Recipe};
 use crate::rng::Rng;
+use crate::threads::{Threads, map_ordered};
 use crate::tokenizer::ChatTokenizer;
 
 /// An example ready for the model: inputs, next-token targets and the mask of scored targets.
@@ -179,78 +180,151 @@ impl AdamW {
     }
 }
 
-/// One optimizer step at a time: forward and backward over each micro-batch, gradients averaged
-/// over the micro-batches, then AdamW.
+/// The gradient of one micro-batch's loss, computed shard by shard (see `docs/recipe.md`):
+/// shard s of `shards` holds rows ⌊r·s/S⌋ … ⌊r·(s+1)/S⌋ of the micro-batch's r rows, its loss is
+/// `scale` × its rows' summed NLL of scored tokens, and the shards' gradients are added in shard
+/// order whichever of the `threads` computed them. Returns the summed loss value and the
+/// gradients (detached, in `params` order; zeros for a parameter the loss does not reach).
+/// `dropout(s)` gives shard s's dropout stream while training.
+fn micro_batch_gradient(
+    model: &Qwen2,
+    params: &[Var],
+    b: &Batch,
+    scale: f64,
+    shards: usize,
+    threads: Threads,
+    dropout: Option<&dyn Fn(usize) -> Rng>,
+) -> Result<(f32, Vec<Tensor>), Error> {
+    let rows = b.inputs.dim(0)?;
+    let shards = shards.clamp(1, rows.max(1));
+    let rngs: Vec<Option<Rng>> = (0..shards).map(|s| dropout.map(|d| d(s))).collect();
+    let per_shard = map_ordered(shards, threads, |s| -> Result<(f32, Vec<Tensor>), Error> {
+        let start = rows * s / shards;
+        let len = rows * (s + 1) / shards - start;
+        let mut rng = rngs[s].clone();
+        let nll = model.masked_nll_sum(
+            &b.inputs.narrow(0, start, len)?,
+            &b.targets.narrow(0, start, len)?,
+            &b.mask.narrow(0, start, len)?,
+            rng.as_mut(),
+        )?;
+        let loss = (nll * scale)?;
+        let value = loss.to_scalar::<f32>()?;
+        let grads = loss.backward()?;
+        let grads = params
+            .iter()
+            // Detached: a gradient is a value; kept with its history, the AdamW moments would
+            // hold every step's graph alive.
+            .map(|p| match grads.get(p.as_tensor()) {
+                Some(g) => Ok(g.detach()),
+                None => p.as_tensor().zeros_like(),
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok((value, grads))
+    });
+    let mut value = 0f32;
+    let mut sum: Option<Vec<Tensor>> = None;
+    for shard in per_shard {
+        let (v, grads) = shard?;
+        value += v;
+        sum = Some(match sum {
+            None => grads,
+            Some(prev) => add_all(prev, grads)?,
+        });
+    }
+    Ok((value, sum.expect("at least one shard")))
+}
+
+/// `a + b`, parameter by parameter.
+fn add_all(a: Vec<Tensor>, b: Vec<Tensor>) -> candle_core::Result<Vec<Tensor>> {
+    a.into_iter().zip(b).map(|(a, b)| a + b).collect()
+}
+
+/// The number of scored tokens of a batch (exact: a count far below 2²⁴ summed in f32).
+fn scored_tokens(b: &Batch) -> candle_core::Result<f64> {
+    Ok(f64::from(b.mask.sum_all()?.to_scalar::<f32>()?))
+}
+
+/// One optimizer step at a time: forward and backward over each micro-batch (shard by shard),
+/// gradients averaged over the micro-batches, then AdamW.
 pub struct Trainer<'m> {
     model: &'m Qwen2,
     params: Vec<Var>,
     opt: AdamW,
     optimizer: crate::recipe::Optimizer,
+    shards: usize,
+    threads: Threads,
 }
 
 impl<'m> Trainer<'m> {
-    /// A trainer of `model`'s adapters with `optimizer`'s settings.
-    pub fn new(model: &'m Qwen2, optimizer: &crate::recipe::Optimizer) -> Result<Self, Error> {
+    /// A trainer of `model`'s adapters with `optimizer`'s settings, splitting each micro-batch
+    /// into `shards` row shards computed on up to `threads` threads.
+    pub fn new(
+        model: &'m Qwen2,
+        optimizer: &crate::recipe::Optimizer,
+        shards: usize,
+        threads: Threads,
+    ) -> Result<Self, Error> {
         let params: Vec<Var> = model.lora_params().into_iter().map(|(_, v)| v).collect();
         Ok(Trainer {
             model,
             opt: AdamW::new(params.clone())?,
             params,
             optimizer: optimizer.clone(),
+            shards,
+            threads,
         })
     }
 
-    /// One optimizer step over `micro` batches at learning rate `lr`; `dropout` gives each
-    /// micro-batch's dropout stream. Returns the mean loss.
+    /// One optimizer step over `micro` batches at learning rate `lr`; `dropout(m, s)` gives the
+    /// dropout stream of micro-batch m's shard s. Returns the mean loss.
     pub fn step(
         &mut self,
         micro: &[Batch],
         lr: f64,
-        mut dropout: impl FnMut(usize) -> Rng,
+        dropout: impl Fn(usize, usize) -> Rng,
         step: usize,
     ) -> Result<f32, Error> {
-        let mut acc: Vec<Option<Tensor>> = vec![None; self.params.len()];
+        let mut acc: Option<Vec<Tensor>> = None;
         let mut loss_sum = 0f32;
         for (m, b) in micro.iter().enumerate() {
-            let mut rng = dropout(m);
-            let loss = self
-                .model
-                .masked_loss(&b.inputs, &b.targets, &b.mask, Some(&mut rng))?;
-            let value = loss.to_scalar::<f32>()?;
+            let shard_rng = |s: usize| dropout(m, s);
+            let (value, grads) = micro_batch_gradient(
+                self.model,
+                &self.params,
+                b,
+                1.0 / scored_tokens(b)?,
+                self.shards,
+                self.threads,
+                Some(&shard_rng),
+            )?;
             if !value.is_finite() {
                 return Err(Error::Diverged { step, loss: value });
             }
             loss_sum += value;
-            let grads = loss.backward()?;
-            for (slot, p) in acc.iter_mut().zip(&self.params) {
-                // Detached: a gradient is a value; kept with its history, the AdamW moments
-                // would hold every step's graph alive.
-                let g = match grads.get(p.as_tensor()) {
-                    Some(g) => g.detach(),
-                    None => p.as_tensor().zeros_like()?,
-                };
-                *slot = Some(match slot.take() {
-                    None => g,
-                    Some(prev) => (prev + g)?,
-                });
-            }
+            acc = Some(match acc {
+                None => grads,
+                Some(prev) => add_all(prev, grads)?,
+            });
         }
         let n = micro.len() as f64;
         let grads: Vec<Tensor> = acc
+            .expect("at least one micro-batch")
             .into_iter()
-            .map(|g| g.expect("every slot filled") / n)
+            .map(|g| g / n)
             .collect::<candle_core::Result<_>>()?;
         self.opt.step(&grads, lr, &self.optimizer)?;
         Ok(loss_sum / micro.len() as f32)
     }
 }
 
-/// Trains `model`'s adapters on `examples` per `recipe`.
+/// Trains `model`'s adapters on `examples` per `recipe`, on up to `threads` threads.
 pub fn train(
     model: &Qwen2,
     tokenizer: &ChatTokenizer,
     recipe: &Recipe,
     examples: &[Example],
+    threads: Threads,
 ) -> Result<TrainReport, Error> {
     let t = &recipe.training;
     let (data, dropped) = tokenize(tokenizer, examples, t.seq_len)?;
@@ -259,7 +333,7 @@ pub fn train(
             "no example has an answer token within training.seq_len".into(),
         ));
     }
-    let mut trainer = Trainer::new(model, &recipe.optimizer)?;
+    let mut trainer = Trainer::new(model, &recipe.optimizer, t.shards, threads)?;
     let micro_per_epoch = data.len().div_ceil(t.batch_size);
     let steps_per_epoch = micro_per_epoch.div_ceil(t.grad_accum);
     let total = steps_per_epoch * t.epochs;
@@ -281,7 +355,7 @@ pub fn train(
             let loss = trainer.step(
                 &batches,
                 lr,
-                |m| Rng::new(seed, &format!("dropout.{epoch}.{step}.{m}")),
+                |m, s| Rng::new(seed, &format!("dropout.{epoch}.{step}.{m}.{s}")),
                 step,
             )?;
             losses.push(loss);
@@ -298,36 +372,47 @@ pub fn train(
 
 /// The gradient of the adapters (in [`Qwen2::lora_params`] order, flattened) of the loss on
 /// `examples` as training would weigh them: each micro-batch of `batch_size` examples contributes
-/// its answer-token mean loss times its number of examples, without dropout. The model is not
-/// changed. First-order attribution uses it (`g_holdout · g_contribution`).
+/// its answer-token mean loss times its number of examples, without dropout, computed in the
+/// recipe's shards on up to `threads` threads. The model is not changed. First-order attribution
+/// uses it (`g_holdout · g_contribution`).
 pub fn adapter_gradient(
     model: &Qwen2,
     tokenizer: &ChatTokenizer,
     recipe: &Recipe,
     examples: &[Example],
+    threads: Threads,
 ) -> Result<Vec<f32>, Error> {
     let (data, _) = tokenize(tokenizer, examples, recipe.training.seq_len)?;
     let params: Vec<Var> = model.lora_params().into_iter().map(|(_, v)| v).collect();
-    let mut acc: Vec<Option<Tensor>> = vec![None; params.len()];
+    let mut acc: Option<Vec<Tensor>> = None;
     let refs: Vec<&Tokenized> = data.iter().collect();
     for chunk in refs.chunks(recipe.training.batch_size.max(1)) {
         let b = batch(chunk, model.device())?;
-        let loss = (model.masked_loss(&b.inputs, &b.targets, &b.mask, None)? * chunk.len() as f64)?;
-        let grads = loss.backward()?;
-        for (slot, p) in acc.iter_mut().zip(&params) {
-            if let Some(g) = grads.get(p.as_tensor()) {
-                *slot = Some(match slot.take() {
-                    None => g.clone(),
-                    Some(prev) => (prev + g)?,
-                });
-            }
-        }
+        let (_, grads) = micro_batch_gradient(
+            model,
+            &params,
+            &b,
+            chunk.len() as f64 / scored_tokens(&b)?,
+            recipe.training.shards,
+            threads,
+            None,
+        )?;
+        acc = Some(match acc {
+            None => grads,
+            Some(prev) => add_all(prev, grads)?,
+        });
     }
     let mut out = Vec::new();
-    for (slot, p) in acc.into_iter().zip(&params) {
-        match slot {
-            Some(g) => out.extend(g.flatten_all()?.to_vec1::<f32>()?),
-            None => out.extend(std::iter::repeat_n(0.0, p.as_tensor().elem_count())),
+    match acc {
+        Some(grads) => {
+            for g in grads {
+                out.extend(g.flatten_all()?.to_vec1::<f32>()?);
+            }
+        }
+        None => {
+            for p in &params {
+                out.extend(std::iter::repeat_n(0.0, p.as_tensor().elem_count()));
+            }
         }
     }
     Ok(out)
@@ -366,10 +451,15 @@ mod tests {
         let (data, _) = tokenize(&p.tokenizer, &reverse_task(4, &["c"], 1), 64).unwrap();
         let refs: Vec<&Tokenized> = data.iter().collect();
         let b = batch(&refs, p.model.device()).unwrap();
-        let mut trainer = Trainer::new(&p.model, &recipe.optimizer).unwrap();
+        let mut trainer = Trainer::new(&p.model, &recipe.optimizer, 2, Threads::ONE).unwrap();
         for step in 0..2 {
             trainer
-                .step(std::slice::from_ref(&b), 1e-3, |_| Rng::new(0, "d"), step)
+                .step(
+                    std::slice::from_ref(&b),
+                    1e-3,
+                    |_, _| Rng::new(0, "d"),
+                    step,
+                )
                 .unwrap();
         }
         assert!(!trainer.opt.m.is_empty());

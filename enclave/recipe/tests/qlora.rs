@@ -5,6 +5,7 @@ use assay_recipe::eval::evaluate;
 use assay_recipe::fixture::{reverse_task, tiny_config, write_model};
 use assay_recipe::ops::FrozenWeight;
 use assay_recipe::pinned::load_pinned;
+use assay_recipe::threads::Threads;
 use assay_recipe::train::{adapter_checksum, tokenize, train};
 use assay_recipe::weights::BaseFormat;
 use candle_core::{Device, Tensor};
@@ -88,18 +89,26 @@ fn quantized_base_trains_deterministically_and_tracks_f32_gradients() {
     // The quantized kernel also quantizes activations to 8 bits; the gradients stay close.
     assert!(rel < 0.05, "relative gradient difference {rel}");
 
-    // Training on the quantized base runs and repeats bit for bit.
+    // Training on the quantized base runs and repeats bit for bit, on 1 or 2 threads.
     let train_data = reverse_task(12, &["a", "b"], 1);
     let holdout = reverse_task(4, &["h"], 2);
+    let two = Threads::new(2).unwrap();
     let r1 = load_pinned(&q_recipe, dir.path(), &Device::Cpu).unwrap();
-    train(&r1.model, &r1.tokenizer, &q_recipe, &train_data).unwrap();
+    train(
+        &r1.model,
+        &r1.tokenizer,
+        &q_recipe,
+        &train_data,
+        Threads::ONE,
+    )
+    .unwrap();
     let r2 = load_pinned(&q_recipe, dir.path(), &Device::Cpu).unwrap();
-    train(&r2.model, &r2.tokenizer, &q_recipe, &train_data).unwrap();
+    train(&r2.model, &r2.tokenizer, &q_recipe, &train_data, two).unwrap();
     assert_eq!(
         adapter_checksum(&r1.model).unwrap(),
         adapter_checksum(&r2.model).unwrap()
     );
-    let e1 = evaluate(&r1.model, &r1.tokenizer, &q_recipe, &holdout).unwrap();
-    let e2 = evaluate(&r2.model, &r2.tokenizer, &q_recipe, &holdout).unwrap();
+    let e1 = evaluate(&r1.model, &r1.tokenizer, &q_recipe, &holdout, Threads::ONE).unwrap();
+    let e2 = evaluate(&r2.model, &r2.tokenizer, &q_recipe, &holdout, two).unwrap();
     assert_eq!(e1, e2);
 }

@@ -56,6 +56,8 @@ fn bad_fields_are_named() {
             "training.seq_len",
         ),
         (text.replace("epochs = 2", "epochs = 0"), "training.epochs"),
+        (text.replace("shards = 2", "shards = 0"), "training.shards"),
+        (text.replace("shards = 2", "shards = 5"), "training.shards"),
         (
             text.replace(
                 "direction = \"lower_is_better\"",

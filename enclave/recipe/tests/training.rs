@@ -8,7 +8,8 @@ use assay_recipe::eval::evaluate;
 use assay_recipe::fixture::{reverse_task, tiny_config, write_model};
 use assay_recipe::pinned::{Pinned, load_pinned, lora_spec};
 use assay_recipe::recipe::Recipe;
-use assay_recipe::train::{adapter_checksum, epoch_order, tokenize, train};
+use assay_recipe::threads::Threads;
+use assay_recipe::train::{adapter_checksum, adapter_gradient, epoch_order, tokenize, train};
 use candle_core::{Device, Tensor};
 
 fn setup() -> (tempfile::TempDir, Recipe, Pinned) {
@@ -137,15 +138,16 @@ fn training_learns_and_leaves_the_base_bitwise_unchanged() {
     let (_dir, recipe, p) = setup();
     let before = base_snapshot(&p);
     let holdout = reverse_task(8, &["h"], 5);
-    let untrained = evaluate(&p.model, &p.tokenizer, &recipe, &holdout).unwrap();
+    let untrained = evaluate(&p.model, &p.tokenizer, &recipe, &holdout, Threads::ONE).unwrap();
     let report = train(
         &p.model,
         &p.tokenizer,
         &recipe,
         &reverse_task(24, &["a", "b"], 0),
+        Threads::ONE,
     )
     .unwrap();
-    let trained = evaluate(&p.model, &p.tokenizer, &recipe, &holdout).unwrap();
+    let trained = evaluate(&p.model, &p.tokenizer, &recipe, &holdout, Threads::ONE).unwrap();
     assert_eq!(report.steps, 2 * 6);
     assert!(
         report.losses.last().unwrap() < report.losses.first().unwrap(),
@@ -162,28 +164,34 @@ fn training_learns_and_leaves_the_base_bitwise_unchanged() {
 }
 
 #[test]
-fn same_inputs_give_bitwise_identical_adapters_and_eval() {
+fn same_inputs_give_bitwise_identical_adapters_and_eval_on_any_thread_count() {
     let (dir, recipe, p) = setup();
+    assert_eq!(
+        recipe.training.shards, 2,
+        "the shards run on parallel threads"
+    );
     let data = reverse_task(12, &["a", "b", "c"], 1);
     let holdout = reverse_task(6, &["h"], 9);
-    train(&p.model, &p.tokenizer, &recipe, &data).unwrap();
+    let threads = |n| Threads::new(n).unwrap();
+    train(&p.model, &p.tokenizer, &recipe, &data, threads(1)).unwrap();
     let first = (
         adapter_checksum(&p.model).unwrap(),
-        evaluate(&p.model, &p.tokenizer, &recipe, &holdout).unwrap(),
+        evaluate(&p.model, &p.tokenizer, &recipe, &holdout, threads(1)).unwrap(),
     );
-    // A fresh load, and a reset of the same model, train to the same bits.
+    // A fresh load, and a reset of the same model, train to the same bits, whether the shards
+    // and eval batches run on 2 threads or on 3 (more threads than shards).
     let q = load_pinned(&recipe, dir.path(), &Device::Cpu).unwrap();
-    train(&q.model, &q.tokenizer, &recipe, &data).unwrap();
+    train(&q.model, &q.tokenizer, &recipe, &data, threads(2)).unwrap();
     let second = (
         adapter_checksum(&q.model).unwrap(),
-        evaluate(&q.model, &q.tokenizer, &recipe, &holdout).unwrap(),
+        evaluate(&q.model, &q.tokenizer, &recipe, &holdout, threads(2)).unwrap(),
     );
     let mut r = q;
     r.model.reset_adapters(&lora_spec(&recipe)).unwrap();
-    train(&r.model, &r.tokenizer, &recipe, &data).unwrap();
+    train(&r.model, &r.tokenizer, &recipe, &data, threads(3)).unwrap();
     let third = (
         adapter_checksum(&r.model).unwrap(),
-        evaluate(&r.model, &r.tokenizer, &recipe, &holdout).unwrap(),
+        evaluate(&r.model, &r.tokenizer, &recipe, &holdout, threads(3)).unwrap(),
     );
     assert_eq!(first, second);
     assert_eq!(first, third);
@@ -227,8 +235,8 @@ fn eval_does_not_depend_on_holdout_order() {
     let mut shuffled = holdout.clone();
     shuffled.reverse();
     shuffled.swap(0, 4);
-    let a = evaluate(&p.model, &p.tokenizer, &recipe, &holdout).unwrap();
-    let b = evaluate(&p.model, &p.tokenizer, &recipe, &shuffled).unwrap();
+    let a = evaluate(&p.model, &p.tokenizer, &recipe, &holdout, Threads::ONE).unwrap();
+    let b = evaluate(&p.model, &p.tokenizer, &recipe, &shuffled, Threads::ONE).unwrap();
     assert_eq!(a.mean_token_loss.to_bits(), b.mean_token_loss.to_bits());
     assert_eq!(a, b);
     assert!((a.perplexity - a.mean_token_loss.exp()).abs() < 1e-12);
@@ -297,13 +305,21 @@ fn gradient_accumulation_takes_one_step_per_group_of_micro_batches() {
     recipe.lora.dropout = 0.1;
     let data = reverse_task(10, &["a", "b"], 4);
     let p = load_pinned(&recipe, dir.path(), &Device::Cpu).unwrap();
-    let report = train(&p.model, &p.tokenizer, &recipe, &data).unwrap();
+    let report = train(&p.model, &p.tokenizer, &recipe, &data, Threads::ONE).unwrap();
     // 10 examples → 5 micro-batches → groups of 3 and 2.
     assert_eq!(report.steps, 2);
     assert!(report.losses.iter().all(|l| l.is_finite()));
-    // With dropout on, the seeded masks still repeat bit for bit.
+    // With dropout on, the seeded masks (one stream per shard) still repeat bit for bit, also
+    // when the shards run on two threads.
     let q = load_pinned(&recipe, dir.path(), &Device::Cpu).unwrap();
-    let again = train(&q.model, &q.tokenizer, &recipe, &data).unwrap();
+    let again = train(
+        &q.model,
+        &q.tokenizer,
+        &recipe,
+        &data,
+        Threads::new(2).unwrap(),
+    )
+    .unwrap();
     assert_eq!(report, again);
     assert_eq!(
         adapter_checksum(&p.model).unwrap(),
@@ -315,4 +331,57 @@ fn gradient_accumulation_takes_one_step_per_group_of_micro_batches() {
     assert_eq!(learning_rate(&recipe, 0, 10), lr / 2.0);
     assert_eq!(learning_rate(&recipe, 1, 10), lr);
     assert!((learning_rate(&recipe, 6, 10) - lr * 0.5).abs() < 1e-12);
+}
+
+#[test]
+fn shards_change_only_the_order_of_float_sums() {
+    // The same loss computed in 1, 2 or 4 row shards: the gradients agree to rounding (a wrong
+    // normalisation, e.g. by the shard's own token count, would be off by a factor), and so do
+    // trainings; the bits differ, which is why the recipe pins the shard count.
+    let (dir, mut recipe, p) = setup();
+    recipe.training.batch_size = 4;
+    let data = reverse_task(8, &["a"], 6);
+    for (name, var) in p.model.lora_params() {
+        if name.ends_with("lora_b") {
+            let n = var.elem_count();
+            let vals: Vec<f32> = (0..n).map(|i| ((i * 7 % 5) as f32 - 2.0) * 0.03).collect();
+            var.set(&Tensor::from_vec(vals, var.shape(), &Device::Cpu).unwrap())
+                .unwrap();
+        }
+    }
+    let gradient = |shards: usize| {
+        let mut r = recipe.clone();
+        r.training.shards = shards;
+        adapter_gradient(&p.model, &p.tokenizer, &r, &data, Threads::new(2).unwrap()).unwrap()
+    };
+    let one = gradient(1);
+    let norm = one.iter().map(|g| g * g).sum::<f32>().sqrt();
+    assert!(norm > 1e-3, "|g| = {norm}");
+    for shards in [2, 4] {
+        let other = gradient(shards);
+        let diff = one
+            .iter()
+            .zip(&other)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum::<f32>()
+            .sqrt();
+        assert!(
+            diff <= 1e-5 * norm,
+            "{shards} shards: |Δg| = {diff}, |g| = {norm}"
+        );
+        assert_ne!(one, other, "{shards} shards summed in the same order as 1");
+    }
+    let trained = |shards: usize| {
+        let mut r = recipe.clone();
+        r.training.shards = shards;
+        let q = load_pinned(&r, dir.path(), &Device::Cpu).unwrap();
+        let report = train(&q.model, &q.tokenizer, &r, &data, Threads::ONE).unwrap();
+        (report.losses, adapter_checksum(&q.model).unwrap())
+    };
+    let (l1, c1) = trained(1);
+    let (l2, c2) = trained(2);
+    for (a, b) in l1.iter().zip(&l2) {
+        assert!((a - b).abs() <= 1e-4 * a.abs(), "losses {l1:?} vs {l2:?}");
+    }
+    assert_ne!(c1, c2);
 }
