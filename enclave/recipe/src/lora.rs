@@ -156,13 +156,7 @@ impl LoraLinear {
         let x2 = x.reshape((rows, self.in_dim))?;
         let xd = x2.detach();
         let (a, b) = (lora.a.as_tensor(), lora.b.as_tensor());
-        let mut value = match &self.weight {
-            FrozenWeight::F32(w) => xd.matmul(&w.t()?)?,
-            FrozenWeight::Quantized(q) => candle_core::Module::forward(
-                &candle_core::quantized::QMatMul::QTensor(q.clone()),
-                &xd,
-            )?,
-        };
+        let mut value = xd.matmul(&self.weight.dense(x.device())?.t()?)?;
         if let Some(bias) = &self.bias {
             value = value.broadcast_add(bias)?;
         }
@@ -222,10 +216,7 @@ impl candle_core::CustomOp3 for FusedLora {
         // (which an optimizer's moments would otherwise keep alive from step to step).
         let (x, a, b, g) = (x.detach(), a.detach(), b.detach(), g.detach());
         let (a, b) = (&a, &b);
-        let w = match &self.weight {
-            FrozenWeight::F32(w) => w.clone(),
-            FrozenWeight::Quantized(q) => q.dequantize(g.device())?,
-        };
+        let w = self.weight.dense(g.device())?;
         let gb = (g.matmul(b)? * self.scale)?; // (rows, rank)
         let dx = (g.matmul(&w)? + gb.matmul(a)?)?;
         let da = gb.t()?.matmul(&x)?;
