@@ -101,26 +101,16 @@ impl FirstOrder for RecipeTrial {
             .flat_map(|c| c.examples.iter().cloned())
             .collect();
         train(&w.model, &w.tokenizer, &self.recipe, &data, self.threads).map_err(recipe_err)?;
-        let g_h = adapter_gradient(
-            &w.model,
-            &w.tokenizer,
-            &self.recipe,
-            &self.holdout,
-            self.threads,
-        )
-        .map_err(recipe_err)?;
+        let gradient = |examples: &[Example]| {
+            adapter_gradient(&w.model, &w.tokenizer, &self.recipe, examples, self.threads)
+                .map_err(recipe_err)
+        };
+        let g_h = gradient(&self.holdout)?;
         let scale = 1.0 / self.holdout.len().max(1) as f64;
         self.contributions
             .iter()
             .map(|c| {
-                let g = adapter_gradient(
-                    &w.model,
-                    &w.tokenizer,
-                    &self.recipe,
-                    &c.examples,
-                    self.threads,
-                )
-                .map_err(recipe_err)?;
+                let g = gradient(&c.examples)?;
                 Ok(g_h
                     .iter()
                     .zip(&g)

@@ -10,6 +10,10 @@ use assay_recipe::train::{adapter_checksum, tokenize, train};
 use assay_recipe::weights::BaseFormat;
 use candle_core::{Device, Tensor};
 
+fn values(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1().unwrap()
+}
+
 #[test]
 fn quantized_base_trains_deterministically_and_tracks_f32_gradients() {
     let dir = tempfile::tempdir().unwrap();
@@ -58,15 +62,7 @@ fn quantized_base_trains_deterministically_and_tracks_f32_gradients() {
         model
             .lora_params()
             .iter()
-            .flat_map(|(_, v)| {
-                grads
-                    .get(v.as_tensor())
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1::<f32>()
-                    .unwrap()
-            })
+            .flat_map(|(_, v)| values(grads.get(v.as_tensor()).unwrap()))
             .collect()
     };
     let (gq, gd, gf) = (
@@ -91,14 +87,7 @@ fn quantized_base_trains_deterministically_and_tracks_f32_gradients() {
         m.layers
             .iter()
             .flat_map(|l| l.linears().map(|(_, lin)| lin.weight.clone()))
-            .flat_map(|w| {
-                w.dense(&Device::Cpu)
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1::<f32>()
-                    .unwrap()
-            })
+            .flat_map(|w| values(&w.dense(&Device::Cpu).unwrap()))
             .collect()
     };
     let weight_error = rel(&weights(&q.model), &weights(&full.model));
