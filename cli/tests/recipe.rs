@@ -25,24 +25,27 @@ fn example(dir: &Path) {
     );
 }
 
-fn train(dir: &Path, threads: &str, candle_threads: Option<&str>) -> serde_json::Value {
+/// `assay recipe train` on the example setup in `dir`.
+fn train_args(dir: &Path) -> Vec<String> {
     let p = |f: &str| dir.join(f).display().to_string();
-    let o = assay(
-        &[
-            "recipe",
-            "train",
-            &p("recipe.toml"),
-            "--model",
-            &p("model"),
-            "--contributions",
-            &p("contributions.jsonl"),
-            "--holdout",
-            &p("holdout.jsonl"),
-            "--threads",
-            threads,
-        ],
-        candle_threads,
-    );
+    vec![
+        "recipe".into(),
+        "train".into(),
+        p("recipe.toml"),
+        "--model".into(),
+        p("model"),
+        "--contributions".into(),
+        p("contributions.jsonl"),
+        "--holdout".into(),
+        p("holdout.jsonl"),
+    ]
+}
+
+fn train(dir: &Path, threads: &str, candle_threads: Option<&str>) -> serde_json::Value {
+    let mut args = train_args(dir);
+    args.extend(["--threads".into(), threads.into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = assay(&args, candle_threads);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -104,19 +107,8 @@ fn trainings_run_with_candle_single_threaded_in_the_same_process() {
     // process's environment shows it.
     let dir = tempfile::tempdir().unwrap();
     example(dir.path());
-    let p = |f: &str| dir.path().join(f).display().to_string();
     let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
-        .args([
-            "recipe",
-            "train",
-            &p("recipe.toml"),
-            "--model",
-            &p("model"),
-            "--contributions",
-            &p("contributions.jsonl"),
-            "--holdout",
-            &p("holdout.jsonl"),
-        ])
+        .args(train_args(dir.path()))
         .env_remove("RAYON_NUM_THREADS")
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -162,21 +154,9 @@ fn malformed_data_is_named_and_nothing_trains() {
     let mut text = std::fs::read_to_string(&contributions).unwrap();
     text.push_str("{\"contributor\": \"0x1\", \"prompt\": 3}\n");
     std::fs::write(&contributions, text).unwrap();
-    let p = |f: &str| dir.path().join(f).display().to_string();
-    let o = assay(
-        &[
-            "recipe",
-            "train",
-            &p("recipe.toml"),
-            "--model",
-            &p("model"),
-            "--contributions",
-            &p("contributions.jsonl"),
-            "--holdout",
-            &p("holdout.jsonl"),
-        ],
-        None,
-    );
+    let args = train_args(dir.path());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = assay(&args, None);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("contributions.jsonl:25:"), "{err}");
