@@ -111,7 +111,7 @@ fn main() -> ExitCode {
         // Training: candle's own threads off, Assay's shard threads on (see
         // `assay_recipe::threads`). Returns only if the variable is set or exec failed.
         if let Err(e) = assay_recipe::threads::exec_with_candle_single_threaded() {
-            eprintln!("error: cannot run assay again with candle single-threaded: {e}");
+            eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     }

@@ -82,4 +82,11 @@ pub enum Error {
     /// Nothing to evaluate or train on.
     #[error("{0}")]
     Empty(String),
+    /// The program could not replace itself with a copy running candle single-threaded
+    /// ([`crate::threads::exec_with_candle_single_threaded`]).
+    #[error(
+        "cannot run this program again with RAYON_NUM_THREADS=1 (candle single-threaded): \
+         {0}; set RAYON_NUM_THREADS yourself to skip this step"
+    )]
+    Exec(std::io::Error),
 }

@@ -15,6 +15,8 @@
 
 use std::num::NonZeroUsize;
 
+use crate::Error;
+
 /// How many threads one training or eval may use; results never depend on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Threads(NonZeroUsize);
@@ -101,18 +103,18 @@ pub const CANDLE_THREADS_VAR: &str = "RAYON_NUM_THREADS";
 /// it before any other work. Returns without doing anything when the variable is already set
 /// (an explicit choice is kept; results do not depend on it), and returns the error if the
 /// program cannot be executed again.
-pub fn exec_with_candle_single_threaded() -> std::io::Result<()> {
+pub fn exec_with_candle_single_threaded() -> Result<(), Error> {
     if std::env::var_os(CANDLE_THREADS_VAR).is_some() {
         return Ok(());
     }
-    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    let mut cmd = std::process::Command::new(std::env::current_exe().map_err(Error::Exec)?);
     cmd.args(std::env::args_os().skip(1))
         .env(CANDLE_THREADS_VAR, "1");
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
         // `exec` returns only on failure.
-        Err(cmd.exec())
+        Err(Error::Exec(cmd.exec()))
     }
     // Without exec, candle keeps its own threads: only speed differs.
     #[cfg(not(unix))]
@@ -165,6 +167,13 @@ mod tests {
         assert_eq!(Threads::new(3).map(Threads::get), Some(3));
         assert!(Threads::per_worker(usize::MAX).get() >= 1);
         assert!(Threads::available().get() >= 1);
+    }
+
+    #[test]
+    fn a_failed_exec_says_how_to_do_without_it() {
+        let e = Error::Exec(std::io::Error::from(std::io::ErrorKind::NotFound));
+        let text = e.to_string();
+        assert!(text.contains("set RAYON_NUM_THREADS yourself"), "{text}");
     }
 
     #[test]

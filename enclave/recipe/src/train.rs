@@ -223,21 +223,21 @@ fn micro_batch_gradient(
         Ok((value, grads))
     });
     let mut value = 0f32;
-    let mut sum: Option<Vec<Tensor>> = None;
+    let mut sum = None;
     for shard in per_shard {
         let (v, grads) = shard?;
         value += v;
-        sum = Some(match sum {
-            None => grads,
-            Some(prev) => add_all(prev, grads)?,
-        });
+        sum = Some(accumulate(sum, grads)?);
     }
     Ok((value, sum.expect("at least one shard")))
 }
 
-/// `a + b`, parameter by parameter.
-fn add_all(a: Vec<Tensor>, b: Vec<Tensor>) -> candle_core::Result<Vec<Tensor>> {
-    a.into_iter().zip(b).map(|(a, b)| a + b).collect()
+/// `acc + grads`, parameter by parameter (`grads` itself when nothing is accumulated yet).
+fn accumulate(acc: Option<Vec<Tensor>>, grads: Vec<Tensor>) -> candle_core::Result<Vec<Tensor>> {
+    match acc {
+        None => Ok(grads),
+        Some(acc) => acc.into_iter().zip(grads).map(|(a, g)| a + g).collect(),
+    }
 }
 
 /// The number of scored tokens of a batch (exact: a count far below 2²⁴ summed in f32).
@@ -302,10 +302,7 @@ impl<'m> Trainer<'m> {
                 return Err(Error::Diverged { step, loss: value });
             }
             loss_sum += value;
-            acc = Some(match acc {
-                None => grads,
-                Some(prev) => add_all(prev, grads)?,
-            });
+            acc = Some(accumulate(acc, grads)?);
         }
         let n = micro.len() as f64;
         let grads: Vec<Tensor> = acc
@@ -397,10 +394,7 @@ pub fn adapter_gradient(
             threads,
             None,
         )?;
-        acc = Some(match acc {
-            None => grads,
-            Some(prev) => add_all(prev, grads)?,
-        });
+        acc = Some(accumulate(acc, grads)?);
     }
     let mut out = Vec::new();
     match acc {
