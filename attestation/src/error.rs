@@ -373,6 +373,12 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The evidence channel to an AMD-SP outside the guest failed or carried malformed bytes.
+    #[error("evidence channel: {reason}")]
+    Channel {
+        /// What happened.
+        reason: String,
+    },
     /// A KDS request failed.
     #[error("KDS request {url} failed: {reason}")]
     KdsFetch {
@@ -381,42 +387,11 @@ pub enum Error {
         /// Why.
         reason: String,
     },
-
-    // ---- bundle ----
-    /// A bundle file is not a bundle of this version.
-    #[error("bundle {origin}: {reason}")]
-    BundleFormat {
-        /// Where it came from.
-        origin: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A bundle check found something other than what it must be.
-    #[error("{check}: expected {expected}, found {found}")]
-    BundleMismatch {
-        /// The bundle check (`shares`, `data_root`, `result_signature`, `nonce`, `tee`, `binding`,
-        /// `code_hash`, …).
-        check: &'static str,
-        /// What it must be.
-        expected: String,
-        /// What the bundle holds.
-        found: String,
-    },
-    /// A bundle made without a TEE, checked under a policy that requires one.
-    #[error(
-        "the bundle was produced without a TEE (evidence `none`, tee: false) and the policy requires a TEE (set allow_no_tee = true to accept coordinator-signed results)"
-    )]
-    TeeRequired,
-    /// A bundle made without a TEE, but no coordinator named to check its signer against.
-    #[error(
-        "the bundle was produced without a TEE: name the coordinator address it must be signed by (--coordinator)"
-    )]
-    CoordinatorNotNamed,
 }
 
 impl Error {
-    /// The check that failed, in one word: `parse`, `certificates`, `chain`, `crl`, `signature`,
-    /// `tcb`, `chip_id`, `policy`, `kds` or `io`.
+    /// The check that failed, in one word (the error's stable kind): `parse`, `certificates`,
+    /// `chain`, `crl`, `signature`, `tcb`, `chip_id`, `policy`, `kds`, `channel` or `io`.
     pub fn check(&self) -> &'static str {
         use Error::*;
         match self {
@@ -463,9 +438,64 @@ impl Error {
             | PolicyPlatform { .. } => "policy",
             KdsUrl { .. } | KdsFetch { .. } => "kds",
             Io { .. } => "io",
-            BundleFormat { .. } => "format",
-            BundleMismatch { check, .. } => check,
-            TeeRequired | CoordinatorNotNamed => "tee",
+            Channel { .. } => "channel",
+        }
+    }
+
+    /// The HTTP status an API answers with: 400 for bytes that are not a report or a
+    /// certificate, 422 for evidence that was read and rejected (chain, CRL, signature, TCB,
+    /// chip id, policy), 502 for a KDS or an AMD-SP that failed, 500 for a local file or the
+    /// relying party's own policy file.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::Io { .. } | Error::PolicyFile { .. } => 500,
+            Error::KdsUrl { .. } => 422,
+            Error::KdsFetch { .. } | Error::Channel { .. } => 502,
+            _ => match self.check() {
+                "parse" | "certificates" => 400,
+                _ => 422,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_map_to_statuses() {
+        let cases = [
+            (Error::ReportLength { len: 3 }, "parse", 400),
+            (Error::NoVek, "certificates", 400),
+            (Error::SignatureInvalid, "signature", 422),
+            (Error::PolicyDebug, "policy", 422),
+            (
+                Error::KdsFetch {
+                    url: "u".into(),
+                    reason: "down".into(),
+                },
+                "kds",
+                502,
+            ),
+            (
+                Error::Channel {
+                    reason: "closed".into(),
+                },
+                "channel",
+                502,
+            ),
+            (
+                Error::PolicyFile {
+                    path: "p".into(),
+                    reason: "bad".into(),
+                },
+                "policy",
+                500,
+            ),
+        ];
+        for (e, check, status) in cases {
+            assert_eq!((e.check(), e.http_status()), (check, status), "{e}");
         }
     }
 }

@@ -6,19 +6,20 @@
 //! - [`verify`]: signatures, AMD certificate chains, CRLs, the VEK's TCB and chip id;
 //! - [`validate`]: policy (debug, TCB minimums, measurements, …) from a TOML file;
 //! - [`kds`]: where certificates come from (KDS URLs, folders, built-in intermediates, cache);
-//! - [`bundle`]: the signed EvalResult, the report that binds it, and their verification.
+//! - `testing` (feature `testing`): the simulated AMD-SP: test chain, report signer, fake KDS.
 //!
 //! [`Verifier`] runs them in order and accepts a report only when all pass.
 
 #![forbid(unsafe_code)]
 
 pub mod abi;
-pub mod bundle;
 mod error;
 pub mod kds;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod validate;
 mod verifier;
 pub mod verify;
 
 pub use error::Error;
-pub use verifier::{Accepted, CheckOutcome, Rejected, Status, Verifier};
+pub use verifier::{Accepted, CheckLog, CheckOutcome, Rejected, Status, Verifier};

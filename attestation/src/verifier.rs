@@ -87,25 +87,76 @@ pub struct Verifier {
     pub policy: Policy,
 }
 
-struct Recorder {
-    checks: Vec<CheckOutcome>,
-    report: Option<AttestationReport>,
-}
+/// The outcomes of a sequence of checks, in the order they ran: the one recorder of this crate's
+/// report checks and of callers' checks built on them (the Forge's bundle checks).
+#[derive(Debug, Default)]
+pub struct CheckLog(Vec<CheckOutcome>);
 
-impl Recorder {
-    fn pass(&mut self, check: &'static str, detail: impl Into<String>) {
-        self.checks.push(CheckOutcome {
+impl CheckLog {
+    /// `check` ran and passed.
+    pub fn pass(&mut self, check: &'static str, detail: impl Into<String>) {
+        self.0.push(CheckOutcome {
             check,
             status: Status::Pass(detail.into()),
         });
     }
-    fn skip(&mut self, check: &'static str, detail: impl Into<String>) {
-        self.checks.push(CheckOutcome {
+
+    /// `check` had nothing to check.
+    pub fn skip(&mut self, check: &'static str, detail: impl Into<String>) {
+        self.0.push(CheckOutcome {
             check,
             status: Status::Skipped(detail.into()),
         });
     }
-    fn fail(mut self, error: Error) -> Box<Rejected> {
+
+    /// `check` failed with `reason`; every check after it in `order` that has not run is
+    /// recorded as not run. Returns every outcome.
+    pub fn fail(
+        mut self,
+        check: &'static str,
+        reason: String,
+        order: &[&'static str],
+    ) -> Vec<CheckOutcome> {
+        self.0.push(CheckOutcome {
+            check,
+            status: Status::Fail(reason),
+        });
+        for c in order.iter().skip_while(|c| **c != check).skip(1) {
+            if self.0.iter().all(|o| o.check != *c) {
+                self.0.push(CheckOutcome {
+                    check: c,
+                    status: Status::NotRun,
+                });
+            }
+        }
+        self.0
+    }
+
+    /// Every outcome so far.
+    pub fn into_checks(self) -> Vec<CheckOutcome> {
+        self.0
+    }
+}
+
+struct Recorder {
+    log: CheckLog,
+    report: Option<AttestationReport>,
+}
+
+impl Recorder {
+    fn new() -> Self {
+        Recorder {
+            log: CheckLog::default(),
+            report: None,
+        }
+    }
+    fn pass(&mut self, check: &'static str, detail: impl Into<String>) {
+        self.log.pass(check, detail);
+    }
+    fn skip(&mut self, check: &'static str, detail: impl Into<String>) {
+        self.log.skip(check, detail);
+    }
+    fn fail(self, error: Error) -> Box<Rejected> {
         let failed = error.check();
         let check = CHECKS
             .iter()
@@ -115,34 +166,31 @@ impl Recorder {
                 "certificates" => "chain",
                 _ => "parse",
             });
-        self.checks.push(CheckOutcome {
-            check,
-            status: Status::Fail(error.to_string()),
-        });
-        for c in CHECKS.iter().skip_while(|c| **c != check).skip(1) {
-            if self.checks.iter().all(|o| o.check != *c) {
-                self.checks.push(CheckOutcome {
-                    check: c,
-                    status: Status::NotRun,
-                });
-            }
-        }
+        let checks = self.log.fail(check, error.to_string(), &CHECKS);
         Box::new(Rejected {
             error,
             report: self.report,
-            checks: self.checks,
+            checks,
         })
     }
 }
 
-/// The report in `input`, unwrapped from its envelope.
-fn parse(input: &[u8]) -> Result<(AttestationReport, Envelope), Error> {
-    let (bytes, envelope) = extract_report(input)?;
-    Ok((AttestationReport::from_bytes(bytes)?, envelope))
-}
-
-fn parsed_detail(report: &AttestationReport, envelope: Envelope) -> String {
-    format!("version {} report, {envelope:?} envelope", report.version())
+/// The report in `input`, unwrapped from its envelope, and the record of the checks with
+/// `parse` passed (or the rejection).
+fn parse(input: &[u8]) -> Result<(Recorder, AttestationReport, Envelope), Box<Rejected>> {
+    let mut rec = Recorder::new();
+    let parsed = extract_report(input)
+        .and_then(|(bytes, envelope)| Ok((AttestationReport::from_bytes(bytes)?, envelope)));
+    let (report, envelope) = match parsed {
+        Ok(ok) => ok,
+        Err(e) => return Err(rec.fail(e)),
+    };
+    rec.report = Some(report.clone());
+    rec.pass(
+        "parse",
+        format!("version {} report, {envelope:?} envelope", report.version()),
+    );
+    Ok((rec, report, envelope))
 }
 
 impl Verifier {
@@ -163,16 +211,7 @@ impl Verifier {
         input: &[u8],
         certificates: &[Certificate],
     ) -> Result<Accepted, Box<Rejected>> {
-        let mut rec = Recorder {
-            checks: Vec::new(),
-            report: None,
-        };
-        let (report, envelope) = match parse(input) {
-            Ok(ok) => ok,
-            Err(e) => return Err(rec.fail(e)),
-        };
-        rec.report = Some(report.clone());
-        rec.pass("parse", parsed_detail(&report, envelope));
+        let (mut rec, report, envelope) = parse(input)?;
         let chain = CertificateChain::assemble(
             certificates,
             crate::kds::builtin_intermediates(),
@@ -210,16 +249,7 @@ impl Verifier {
         input: &[u8],
         chain: &VerifiedChain,
     ) -> Result<Accepted, Box<Rejected>> {
-        let mut rec = Recorder {
-            checks: Vec::new(),
-            report: None,
-        };
-        let (report, envelope) = match parse(input) {
-            Ok(ok) => ok,
-            Err(e) => return Err(rec.fail(e)),
-        };
-        rec.report = Some(report.clone());
-        rec.pass("parse", parsed_detail(&report, envelope));
+        let (mut rec, report, envelope) = parse(input)?;
         rec.pass("chain", "verified earlier");
         self.finish(rec, report, envelope, chain)
     }
@@ -276,7 +306,7 @@ impl Verifier {
             product: chain.product,
             signer: chain.kind,
             amd_root: chain.root_is_amd,
-            checks: rec.checks,
+            checks: rec.log.into_checks(),
         })
     }
 }

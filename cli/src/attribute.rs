@@ -1,13 +1,13 @@
 //! `assay attribute`: exact leave-one-out scores and shares on local files, printed as a table or
 //! as JSON in the shape of the Forge's score vector.
 
+use crate::error::Error;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use assay_attribution::recipe_trial::{RecipeTrial, group};
-use assay_attribution::shares::{ComputeProvider, allocate};
 use assay_attribution::stratified::{Method, attribute};
-use assay_recipe::data::{Kind, load};
+use assay_forge::shares::{ComputeProvider, allocate};
 use assay_recipe::recipe::Recipe;
 use assay_recipe::threads::Threads;
 use clap::Args;
@@ -19,15 +19,9 @@ pub struct AttributeArgs {
     /// The recipe (TOML).
     #[arg(long)]
     pub recipe: PathBuf,
-    /// The model directory the recipe pins.
-    #[arg(long)]
-    pub model: PathBuf,
-    /// Contributions (JSON Lines; grouped by `contributor`).
-    #[arg(long)]
-    pub contributions: PathBuf,
-    /// Holdout (JSON Lines).
-    #[arg(long)]
-    pub holdout: PathBuf,
+    /// The model and data.
+    #[command(flatten)]
+    pub data: crate::recipe::DataArgs,
     /// Trainings run in parallel.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
@@ -47,13 +41,13 @@ pub struct AttributeArgs {
     pub compute_bps: u32,
     /// A compute provider and its compute units, `ID:UNITS`; repeatable.
     #[arg(long, value_parser = parse_provider)]
-    pub provider: Vec<ComputeProvider>,
+    pub provider: Vec<ComputeProvider<String>>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
-fn parse_provider(s: &str) -> Result<ComputeProvider, String> {
+fn parse_provider(s: &str) -> Result<ComputeProvider<String>, String> {
     let (id, units) = s
         .rsplit_once(':')
         .ok_or_else(|| format!("{s:?} is not ID:UNITS"))?;
@@ -63,13 +57,12 @@ fn parse_provider(s: &str) -> Result<ComputeProvider, String> {
     })
 }
 
-pub fn run(a: &AttributeArgs) -> Result<ExitCode, String> {
-    let recipe = Recipe::load(&a.recipe).map_err(|e| e.to_string())?;
-    let contributions = load(&a.contributions, Kind::Contributions).map_err(|e| e.to_string())?;
-    let holdout = load(&a.holdout, Kind::Holdout).map_err(|e| e.to_string())?;
+pub fn run(a: &AttributeArgs) -> Result<ExitCode, Error> {
+    let recipe = Recipe::load(&a.recipe)?;
+    let (contributions, holdout) = a.data.load()?;
     let trial = RecipeTrial {
         recipe,
-        model_dir: a.model.clone(),
+        model_dir: a.data.model.clone(),
         contributions: group(&contributions),
         holdout,
         threads: a.threads.unwrap_or_else(|| Threads::per_worker(a.workers)),
@@ -96,8 +89,7 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, String> {
         a.workers,
         a.journal.as_deref(),
         &|done, _| bar.set_position(done as u64),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     bar.finish_and_clear();
     let named: Vec<(String, f64)> = trial
         .contributions
@@ -105,7 +97,7 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, String> {
         .map(|c| c.contributor.clone())
         .zip(result.scores.iter().copied())
         .collect();
-    let alloc = allocate(&named, a.compute_bps, &a.provider).map_err(|e| e.to_string())?;
+    let alloc = allocate(&named, a.compute_bps, &a.provider)?;
     let direction = if trial.lower_is_better() {
         "lower_is_better"
     } else {

@@ -1,10 +1,12 @@
 //! `assay verify attestation` and `assay relay calldata`: attestation bundles.
 
+use crate::error::Error;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use alloy_primitives::{Address, B256};
-use assay_attestation::bundle::{Bundle, BundleVerifier, calldata};
+use assay_forge::result::{Direction, EvalResult};
+use assay_forge::{Bundle, BundleVerifier, calldata};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -42,16 +44,17 @@ pub enum RelayCommand {
     },
 }
 
-fn read_bundle(path: &std::path::Path) -> Result<Bundle, String> {
+fn read_bundle(path: &std::path::Path) -> Result<Bundle, Error> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Bundle::parse(&bytes, &path.display().to_string()).map_err(|e| e.to_string())
+    Ok(Bundle::parse(&bytes, &path.display().to_string())?)
 }
 
-pub fn verify(args: &AttestationArgs) -> Result<ExitCode, String> {
-    let report = crate::verify::verifier(&args.trust)?;
+pub fn verify(args: &AttestationArgs) -> Result<ExitCode, Error> {
+    let (report, allow_no_tee) = crate::verify::verifier_with_bundle_rule(&args.trust)?;
     let bundle = read_bundle(&args.bundle)?;
     let verifier = BundleVerifier {
         report,
+        allow_no_tee,
         nonce: args.nonce,
         coordinator: args.coordinator,
     };
@@ -98,7 +101,7 @@ pub fn verify(args: &AttestationArgs) -> Result<ExitCode, String> {
                     "accepted": false,
                     "evidence": bundle.evidence,
                     "tee": bundle.result.tee,
-                    "error": { "check": rejected.error.check(), "message": rejected.error.to_string() },
+                    "error": { "check": rejected.error.kind(), "message": rejected.error.to_string() },
                     "checks": rejected.checks,
                 });
                 println!(
@@ -119,11 +122,11 @@ pub fn verify(args: &AttestationArgs) -> Result<ExitCode, String> {
 }
 
 /// The verified score vector as a table.
-fn print_scores(r: &assay_attestation::bundle::result::EvalResult) {
+fn print_scores(r: &EvalResult) {
     let m = &r.baseline_metric;
     let direction = match m.direction {
-        assay_attestation::bundle::result::Direction::LowerIsBetter => "lower is better",
-        assay_attestation::bundle::result::Direction::HigherIsBetter => "higher is better",
+        Direction::LowerIsBetter => "lower is better",
+        Direction::HigherIsBetter => "higher is better",
     };
     println!("baseline {} {} ({direction})", m.name, m.value);
     println!("{:<44} {:>24} {:>7}", "contributor", "score", "bps");
@@ -151,7 +154,7 @@ fn print_scores(r: &assay_attestation::bundle::result::EvalResult) {
     }
 }
 
-pub fn relay(cmd: RelayCommand) -> Result<ExitCode, String> {
+pub fn relay(cmd: RelayCommand) -> Result<ExitCode, Error> {
     match cmd {
         RelayCommand::Calldata { bundle } => {
             let b = read_bundle(&bundle)?;

@@ -2,6 +2,7 @@
 //! them into a folder `assay verify report --certs` reads.
 
 #[cfg(feature = "kds-fetch")]
+use crate::error::Error;
 use std::path::Path;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,8 +52,8 @@ struct Located {
     product: Product,
 }
 
-fn locate(r: &ReportRef) -> Result<Located, String> {
-    let input = read_report_file(&r.report).map_err(|e| e.to_string())?;
+fn locate(r: &ReportRef) -> Result<Located, Error> {
+    let input = read_report_file(&r.report)?;
     let (bytes, _) = extract_report(&input).map_err(|e| format!("{}: {e}", r.report.display()))?;
     let report =
         AttestationReport::from_bytes(bytes).map_err(|e| format!("{}: {e}", r.report.display()))?;
@@ -62,11 +63,11 @@ fn locate(r: &ReportRef) -> Result<Located, String> {
         .map(str::parse::<Product>)
         .transpose()
         .map_err(|e| format!("--product: {e}"))?;
-    let product = match (report.product().map_err(|e| e.to_string())?, named) {
+    let product = match (report.product()?, named) {
         (Some(p), Some(n)) if p != n => {
-            return Err(format!(
-                "--product {n} contradicts the report's CPUID, which says {p}"
-            ));
+            return Err(
+                format!("--product {n} contradicts the report's CPUID, which says {p}").into(),
+            );
         }
         (Some(p), _) | (None, Some(p)) => p,
         (None, None) => {
@@ -86,7 +87,7 @@ fn kind(report: &AttestationReport) -> VekKind {
     }
 }
 
-pub fn run(cmd: KdsCommand) -> Result<ExitCode, String> {
+pub fn run(cmd: KdsCommand) -> Result<ExitCode, Error> {
     match cmd {
         KdsCommand::Urls(r) => {
             let l = locate(&r)?;
@@ -105,41 +106,32 @@ pub fn run(cmd: KdsCommand) -> Result<ExitCode, String> {
 }
 
 #[cfg(feature = "kds-fetch")]
-/// Writes `bytes` to `dir/name` through a temporary file, so no half-written file is left.
-fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), String> {
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))
+/// Writes `bytes` to `dir/name`, whole or not at all.
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
+    Ok(assay_keys::write_atomic(&dir.join(name), bytes, false)?)
 }
 
 #[cfg(feature = "kds-fetch")]
-fn fetch(args: &FetchArgs) -> Result<ExitCode, String> {
+fn fetch(args: &FetchArgs) -> Result<ExitCode, Error> {
     use assay_attestation::kds::{Cache, fetch_https};
     use std::time::Duration;
 
     let l = locate(&args.report)?;
     let cache = Cache::new(&args.cache);
-    let vcek_url = vcek_url_for_report(&l.report, l.product).map_err(|e| e.to_string())?;
-    let vcek = cache
-        .get(&vcek_url, None, fetch_https)
-        .map_err(|e| e.to_string())?;
+    let vcek_url = vcek_url_for_report(&l.report, l.product)?;
+    let vcek = cache.get(&vcek_url, None, fetch_https)?;
     let chain_url = cert_chain_url(l.product, VekKind::Vcek);
-    let chain = cache
-        .get(&chain_url, None, fetch_https)
-        .map_err(|e| e.to_string())?;
+    let chain = cache.get(&chain_url, None, fetch_https)?;
     let crl_url = crl_url(l.product, VekKind::Vcek);
-    let crl = cache
-        .get(&crl_url, Some(Duration::from_secs(24 * 3600)), fetch_https)
-        .map_err(|e| e.to_string())?;
+    let crl = cache.get(&crl_url, Some(Duration::from_secs(24 * 3600)), fetch_https)?;
     // KDS serves the chain as PEM, ASK first then ARK.
-    let certs = assay_attestation::verify::parse_certificates(&chain, &chain_url)
-        .map_err(|e| e.to_string())?;
+    let certs = assay_attestation::verify::parse_certificates(&chain, &chain_url)?;
     let [ask, ark] = certs.as_slice() else {
         return Err(format!(
             "{chain_url} returned {} certificates, expected ASK and ARK",
             certs.len()
-        ));
+        )
+        .into());
     };
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     write_atomically(&args.out, "vcek.der", &vcek)?;

@@ -1,5 +1,6 @@
 //! `assay keys`: the holdout owner's side of key release.
 
+use crate::error::Error;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,17 +64,16 @@ fn parse_resource(s: &str) -> Result<(String, PathBuf), String> {
     Ok((name.to_owned(), PathBuf::from(path)))
 }
 
-pub fn run(cmd: KeysCommand) -> Result<ExitCode, String> {
+pub fn run(cmd: KeysCommand) -> Result<ExitCode, Error> {
     match cmd {
         KeysCommand::New { out } => {
             if out.exists() {
-                return Err(format!(
-                    "{}: exists; refusing to overwrite a key",
-                    out.display()
-                ));
+                return Err(
+                    format!("{}: exists; refusing to overwrite a key", out.display()).into(),
+                );
             }
             let key = DataKey::generate();
-            key.save(&out).map_err(|e| e.to_string())?;
+            key.save(&out)?;
             println!("wrote {} (key id {})", out.display(), hex::encode(key.id()));
             Ok(ExitCode::SUCCESS)
         }
@@ -83,12 +83,12 @@ pub fn run(cmd: KeysCommand) -> Result<ExitCode, String> {
             out,
             chunk_size,
         } => {
-            let key = DataKey::load(&key).map_err(|e| e.to_string())?;
+            let key = DataKey::load(&key)?;
             let plaintext = zeroize::Zeroizing::new(
                 std::fs::read(&holdout).map_err(|e| format!("{}: {e}", holdout.display()))?,
             );
-            let sealed = encrypt(&plaintext, &key, chunk_size).map_err(|e| e.to_string())?;
-            assay_keys::write_atomic(&out, &sealed, false).map_err(|e| e.to_string())?;
+            let sealed = encrypt(&plaintext, &key, chunk_size)?;
+            assay_keys::write_atomic(&out, &sealed, false)?;
             println!(
                 "wrote {} ({} bytes, key id {})",
                 out.display(),
@@ -104,28 +104,28 @@ pub fn run(cmd: KeysCommand) -> Result<ExitCode, String> {
             trust,
         } => {
             let verifier = crate::verify::verifier(&trust)?;
-            if verifier.policy.measurements.is_none() {
-                return Err("the policy names no measurement: give --reference (from `assay measure --reference`) or a policy with measurements, or any guest could take the key".into());
-            }
             let mut resources = HashMap::new();
             for (name, path) in resource {
-                resources.insert(name, DataKey::load(&path).map_err(|e| e.to_string())?);
+                resources.insert(name, DataKey::load(&path)?);
             }
             let service = Arc::new(KeyService::new(
                 verifier,
                 resources,
                 Duration::from_secs(nonce_ttl),
-            ));
-            let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            )?);
+            let rt = tokio::runtime::Runtime::new()
+                .map_err(|e| format!("cannot start the key service's runtime: {e}"))?;
             rt.block_on(async {
                 let listener = tokio::net::TcpListener::bind(&listen)
                     .await
                     .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-                let addr = listener.local_addr().map_err(|e| e.to_string())?;
+                let addr = listener
+                    .local_addr()
+                    .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
                 println!("key service listening on http://{addr}");
                 assay_keys::http::serve(listener, service)
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| Error::Input(format!("key service on {addr}: {e}")))
             })?;
             Ok(ExitCode::SUCCESS)
         }

@@ -7,10 +7,12 @@
 
 mod attribute;
 mod bundle;
+mod error;
 mod kds;
 mod keys;
 mod measure;
 mod recipe;
+mod sim;
 mod verify;
 
 use std::path::PathBuf;
@@ -52,6 +54,9 @@ enum Command {
     /// For relayers: what to submit to the Forge contract.
     #[command(subcommand)]
     Relay(bundle::RelayCommand),
+    /// A simulated AMD-SP (test keys) answering an enclave's report requests, for hosts without
+    /// SEV-SNP; its MEASUREMENT is the launch digest of the files given.
+    SimSp(Box<sim::SimSpArgs>),
 }
 
 #[derive(Subcommand)]
@@ -110,7 +115,7 @@ fn main() -> ExitCode {
     ) {
         // Training: candle's own threads off, Assay's shard threads on (see
         // `assay_recipe::threads`). Returns only if the variable is set or exec failed.
-        if let Err(e) = assay_recipe::threads::exec_with_candle_single_threaded() {
+        if let Err(e) = candle_single_threaded() {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
@@ -124,6 +129,7 @@ fn main() -> ExitCode {
         Command::Measure(args) => Ok(measure::run(&args)),
         Command::Recipe(cmd) => recipe::run(cmd),
         Command::Attribute(args) => attribute::run(&args),
+        Command::SimSp(args) => sim::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -131,5 +137,16 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Replaces this process with itself running candle single-threaded (see
+/// `assay_recipe::threads::candle_single_threaded_command`); returns only when that is not
+/// needed, or with the error if it failed.
+fn candle_single_threaded() -> Result<(), assay_recipe::Error> {
+    use std::os::unix::process::CommandExt;
+    match assay_recipe::threads::candle_single_threaded_command()? {
+        Some(mut cmd) => Err(assay_recipe::Error::Exec(cmd.exec())),
+        None => Ok(()),
     }
 }

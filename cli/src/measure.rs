@@ -4,18 +4,13 @@
 //! Exit status as sev-snp-measure: 0 with the digest on stdout, 1 for a runtime error
 //! (`Error: …` on stderr), 2 for an argument error.
 
+use crate::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use assay_measurements::reference::{Artifact, FORMAT, ReferenceValues};
+use assay_measurements::SvsmLaunch;
+use assay_measurements::files::{GuestMode, LaunchFiles};
 use assay_measurements::vcpu::{VmmType, cpu_sig, vcpu_type_sig};
-use std::io::Read;
-
-use assay_measurements::gctx::{LaunchDigest, PAGE, PageHasher, PageType};
-use assay_measurements::hashes::KernelHashes;
-use assay_measurements::ovmf::FOUR_GIB;
-use assay_measurements::{DirectBoot, Launch, SvsmLaunch};
-use aws_lc_rs::digest::{Context, SHA256, digest};
 use base64::Engine;
 use clap::{Args, CommandFactory, ValueEnum};
 
@@ -156,8 +151,8 @@ fn usage_error(msg: impl std::fmt::Display) -> ! {
         .exit()
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    Ok(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?)
 }
 
 fn vcpu_signature(a: &MeasureArgs, vmm: VmmType) -> u32 {
@@ -210,13 +205,28 @@ pub fn run(a: &MeasureArgs) -> ExitCode {
     }
 }
 
-fn measure(a: &MeasureArgs) -> Result<(), String> {
+fn measure(a: &MeasureArgs) -> Result<(), Error> {
     if a.mode == Mode::SnpOvmfHash {
         let firmware = read(&a.ovmf)?;
-        let hash = assay_measurements::snp_ovmf_hash(&firmware).map_err(|e| e.to_string())?;
+        let hash = assay_measurements::snp_ovmf_hash(&firmware)?;
         println!("{}", hex::encode(hash));
         return Ok(());
     }
+    if a.mode == Mode::SnpSvsm {
+        let files = launch_files(a)?;
+        return measure_svsm(a, files.vmm, files.vcpu_sig);
+    }
+    let files = launch_files(a)?;
+    let measured = files.measure()?;
+    print(&measured.digest, a);
+    if let Some(path) = &a.reference {
+        files.reference(&measured).and_then(|r| r.save(path))?;
+    }
+    Ok(())
+}
+
+/// The launch the arguments describe; argument errors exit as argparse's do.
+pub fn launch_files(a: &MeasureArgs) -> Result<LaunchFiles, Error> {
     if a.initrd.is_some() && a.kernel.is_none() {
         usage_error("--kernel required when using --initrd");
     }
@@ -231,9 +241,11 @@ fn measure(a: &MeasureArgs) -> Result<(), String> {
     }
     let vmm: VmmType = a.vmm_type.parse().unwrap_or_else(|e| usage_error(e));
     let vcpu_sig = vcpu_signature(a, vmm);
-    let mut firmware_digest = match &a.snp_ovmf_hash {
+    let firmware_digest = match &a.snp_ovmf_hash {
         None => None,
-        Some(_) if a.mode != Mode::Snp => return Err("SNP OVMF hash only works with SNP".into()),
+        Some(_) if a.mode != Mode::Snp => {
+            return Err("SNP OVMF hash only works with SNP".into());
+        }
         Some(h) => Some(
             hex::decode(h)
                 .ok()
@@ -241,94 +253,25 @@ fn measure(a: &MeasureArgs) -> Result<(), String> {
                 .ok_or_else(|| format!("--snp-ovmf-hash {h:?} is not 48 bytes of hex"))?,
         ),
     };
-    if a.mode == Mode::SnpSvsm {
-        return measure_svsm(a, vmm, vcpu_sig);
-    }
-
-    // Kernel and initrd are streamed through SHA-256 on a second thread while this one reads
-    // the firmware and hashes its pages: the two are the bulk of the work and independent.
-    let (firmware, boot) = std::thread::scope(|scope| {
-        let boot = a.kernel.as_deref().map(|kernel| {
-            scope.spawn(move || -> Result<BootFiles, String> {
-                let (kernel_hash, kernel_size) = sha256_file(kernel)?;
-                let initrd = a.initrd.as_deref().map(sha256_file).transpose()?;
-                let initrd_hash = initrd.map_or_else(|| sha256_file_bytes(&[]), |(h, _)| h);
-                Ok(BootFiles {
-                    hashes: KernelHashes::from_hashes(
-                        kernel_hash,
-                        initrd_hash,
-                        a.append.as_deref(),
-                    ),
-                    kernel: artifact(kernel_hash, kernel_size),
-                    initrd: initrd.map(|(h, n)| artifact(h, n)),
-                })
-            })
-        });
-        let firmware = if a.mode == Mode::Snp && firmware_digest.is_none() {
-            stream_firmware(&a.ovmf).map(|(digest, tail)| {
-                firmware_digest = Some(digest);
-                tail
-            })
-        } else {
-            read(&a.ovmf)
-        };
-        let boot = boot
-            .map(|h| h.join().expect("hashing does not panic"))
-            .transpose();
-        (firmware, boot)
-    });
-    let (firmware, boot) = (firmware?, boot?);
-    let launch = Launch {
-        firmware: &firmware,
-        boot: boot.as_ref().map(|b| DirectBoot::Hashed(b.hashes)),
-        vcpus: a.vcpus.unwrap_or(0),
+    Ok(LaunchFiles {
+        mode: match a.mode {
+            Mode::Sev => GuestMode::Sev,
+            Mode::Seves => GuestMode::SevEs,
+            _ => GuestMode::Snp,
+        },
+        ovmf: a.ovmf.clone(),
+        kernel: a.kernel.clone(),
+        initrd: a.initrd.clone(),
+        append: a.append.clone(),
+        vcpus: a.vcpus,
         vcpu_sig,
         vmm,
         guest_features: a.guest_features,
         firmware_digest,
-    };
-    let digest = match a.mode {
-        Mode::Snp => match assay_measurements::snp_launch_digest(&launch) {
-            Ok(d) => d.to_vec(),
-            // The tail did not hold all the firmware's tables: measure with the whole image,
-            // whose parse is authoritative (and names the problem if there is one).
-            Err(_) if (firmware.len() as u64) < file_size(&a.ovmf)? => {
-                let full = read(&a.ovmf)?;
-                let whole = Launch {
-                    firmware: &full,
-                    ..launch
-                };
-                assay_measurements::snp_launch_digest(&whole)
-                    .map_err(|e| e.to_string())?
-                    .to_vec()
-            }
-            Err(e) => return Err(e.to_string()),
-        },
-        Mode::Seves => assay_measurements::seves_launch_digest(&launch)
-            .map_err(|e| e.to_string())?
-            .to_vec(),
-        _ => assay_measurements::sev_launch_digest(&launch)
-            .map_err(|e| e.to_string())?
-            .to_vec(),
-    };
-    print(&digest, a);
-    if let Some(path) = &a.reference {
-        let (sha256, size) = sha256_file(&a.ovmf)?;
-        reference(
-            a,
-            &launch,
-            artifact(sha256, size),
-            boot.as_ref(),
-            &digest,
-            vcpu_sig,
-        )
-        .save(path)
-        .map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    })
 }
 
-fn measure_svsm(a: &MeasureArgs, vmm: VmmType, vcpu_sig: u32) -> Result<(), String> {
+fn measure_svsm(a: &MeasureArgs, vmm: VmmType, vcpu_sig: u32) -> Result<(), Error> {
     if vmm != VmmType::Qemu {
         return Err("SVSM mode is only implemented for Qemu.".into());
     }
@@ -350,131 +293,7 @@ fn measure_svsm(a: &MeasureArgs, vmm: VmmType, vcpu_sig: u32) -> Result<(), Stri
         svsm: &svsm,
         vcpus: a.vcpus.unwrap_or(0),
         vcpu_sig,
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     print(&digest, a);
     Ok(())
-}
-
-/// How much of the end of the firmware is kept for parsing when its pages are streamed: OVMF's
-/// footer table and SEV metadata sit in its last few KiB.
-const FIRMWARE_TAIL: usize = 64 << 10;
-
-fn file_size(path: &Path) -> Result<u64, String> {
-    std::fs::metadata(path)
-        .map(|m| m.len())
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Computes the SNP digest of the firmware's pages (as `--mode snp:ovmf-hash` does) from the
-/// file, and returns it with the firmware's last [`FIRMWARE_TAIL`] bytes. With the digest given,
-/// measuring needs only the tables at the end, so the image is never held whole: it is read
-/// through one small buffer (holding it whole costs a page fault per 4 KiB, more than its
-/// hashing on some machines).
-fn stream_firmware(path: &Path) -> Result<([u8; 48], Vec<u8>), String> {
-    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
-    let size = file_size(path)?;
-    if size % PAGE as u64 != 0 || size > FOUR_GIB {
-        // Let the library name the problem on the whole image.
-        let whole = read(path)?;
-        let digest = assay_measurements::snp_ovmf_hash(&whole).map_err(|e| e.to_string())?;
-        return Ok((digest, whole));
-    }
-    let mut file = std::fs::File::open(path).map_err(fail)?;
-    let mut ld = LaunchDigest::default();
-    let mut hasher = PageHasher::default();
-    let mut buf = vec![0u8; 16 * PAGE];
-    let mut tail = Vec::with_capacity(FIRMWARE_TAIL);
-    let mut gpa = FOUR_GIB - size;
-    let mut left = size as usize;
-    while left > 0 {
-        let n = buf.len().min(left);
-        file.read_exact(&mut buf[..n]).map_err(fail)?;
-        for page in buf[..n].chunks_exact(PAGE) {
-            let page: &[u8; PAGE] = page.try_into().expect("a whole page");
-            ld.update(PageType::Normal, gpa, &hasher.digest(page));
-            gpa += PAGE as u64;
-        }
-        left -= n;
-        if left < FIRMWARE_TAIL {
-            let keep = n.min(FIRMWARE_TAIL - left.min(FIRMWARE_TAIL));
-            tail.extend_from_slice(&buf[n - keep..n]);
-        }
-    }
-    Ok((ld.bytes(), tail))
-}
-
-/// The hashes of a direct boot's files, and the files' descriptions for reference values.
-struct BootFiles {
-    hashes: KernelHashes,
-    kernel: Artifact,
-    initrd: Option<Artifact>,
-}
-
-fn artifact(sha256: [u8; 32], size: u64) -> Artifact {
-    Artifact {
-        sha256: hex::encode(sha256),
-        size,
-        snp_ovmf_hash: None,
-    }
-}
-
-fn sha256_file_bytes(bytes: &[u8]) -> [u8; 32] {
-    digest(&SHA256, bytes)
-        .as_ref()
-        .try_into()
-        .expect("32 bytes")
-}
-
-/// SHA-256 and size of a file, read in 64 KiB pieces through one buffer: no allocation the size of
-/// the file, and no page faults to fill one.
-fn sha256_file(path: &Path) -> Result<([u8; 32], u64), String> {
-    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
-    let mut file = std::fs::File::open(path).map_err(fail)?;
-    let mut ctx = Context::new(&SHA256);
-    let mut buf = vec![0u8; 64 << 10];
-    let mut size = 0u64;
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                ctx.update(&buf[..n]);
-                size += n as u64;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(fail(e)),
-        }
-    }
-    Ok((ctx.finish().as_ref().try_into().expect("32 bytes"), size))
-}
-
-fn reference(
-    a: &MeasureArgs,
-    l: &Launch<'_>,
-    mut firmware: Artifact,
-    boot: Option<&BootFiles>,
-    digest: &[u8],
-    vcpu_sig: u32,
-) -> ReferenceValues {
-    if a.mode == Mode::Snp {
-        firmware.snp_ovmf_hash = l.firmware_digest.map(hex::encode);
-    }
-    ReferenceValues {
-        format: FORMAT.into(),
-        name: a
-            .ovmf
-            .file_name()
-            .map(|n| format!("launch of {}", n.to_string_lossy()))
-            .unwrap_or_default(),
-        mode: a.mode.arg().into(),
-        measurement: hex::encode(digest),
-        vcpus: a.vcpus,
-        vcpu_sig: (a.mode != Mode::Sev).then(|| format!("{vcpu_sig:#x}")),
-        vmm_type: l.vmm.to_string(),
-        guest_features: (a.mode == Mode::Snp).then(|| format!("{:#x}", a.guest_features)),
-        append: a.append.clone().filter(|s| !s.is_empty()),
-        firmware,
-        kernel: boot.map(|b| b.kernel.clone()),
-        initrd: boot.and_then(|b| b.initrd.clone()),
-    }
 }

@@ -1,9 +1,10 @@
 //! `assay recipe`: check a recipe file, write a tiny example setup, run train + eval.
 
+use crate::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use assay_recipe::data::{Kind, load};
+use assay_recipe::data::{Example, Kind, load};
 use assay_recipe::eval::evaluate;
 use assay_recipe::fixture::{reverse_task, tiny_config, write_model};
 use assay_recipe::pinned::load_pinned;
@@ -36,23 +37,42 @@ pub enum RecipeCommand {
 pub struct TrainArgs {
     /// The recipe (TOML).
     pub recipe: PathBuf,
-    /// The model directory (config.json, model.safetensors, tokenizer.json) the recipe pins.
-    #[arg(long)]
-    pub model: PathBuf,
-    /// Contributions (JSON Lines).
-    #[arg(long)]
-    pub contributions: PathBuf,
-    /// Holdout (JSON Lines).
-    #[arg(long)]
-    pub holdout: PathBuf,
+    /// The model and data.
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Threads (the recipe's shards and eval batches run in parallel); default: every CPU.
     /// Results do not depend on it.
     #[arg(long)]
     pub threads: Option<Threads>,
 }
 
-fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+/// The model a recipe pins and the data a training reads (`assay recipe train`,
+/// `assay attribute`).
+#[derive(Args)]
+pub struct DataArgs {
+    /// The model directory (config.json, model.safetensors, tokenizer.json) the recipe pins.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Contributions (JSON Lines; grouped by `contributor`).
+    #[arg(long)]
+    pub contributions: PathBuf,
+    /// Holdout (JSON Lines).
+    #[arg(long)]
+    pub holdout: PathBuf,
+}
+
+impl DataArgs {
+    /// The contributions and the holdout.
+    pub fn load(&self) -> Result<(Vec<Example>, Vec<Example>), Error> {
+        Ok((
+            load(&self.contributions, Kind::Contributions)?,
+            load(&self.holdout, Kind::Holdout)?,
+        ))
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), Error> {
+    Ok(std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?)
 }
 
 fn jsonl(examples: &[assay_recipe::data::Example], with_contributor: bool) -> String {
@@ -68,16 +88,16 @@ fn jsonl(examples: &[assay_recipe::data::Example], with_contributor: bool) -> St
         .collect()
 }
 
-pub fn run(cmd: RecipeCommand) -> Result<ExitCode, String> {
+pub fn run(cmd: RecipeCommand) -> Result<ExitCode, Error> {
     match cmd {
         RecipeCommand::Check { file } => {
-            let recipe = Recipe::load(&file).map_err(|e| e.to_string())?;
+            let recipe = Recipe::load(&file)?;
             println!("{}", recipe.hash());
             Ok(ExitCode::SUCCESS)
         }
         RecipeCommand::Example { dir } => {
             let model = dir.join("model");
-            let recipe = write_model(&model, &tiny_config(), 11).map_err(|e| e.to_string())?;
+            let recipe = write_model(&model, &tiny_config(), 11)?;
             write(&dir.join("recipe.toml"), &recipe.to_toml())?;
             let contributors = [
                 "0x1111111111111111111111111111111111111111",
@@ -99,12 +119,9 @@ pub fn run(cmd: RecipeCommand) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         RecipeCommand::Train(a) => {
-            let recipe = Recipe::load(&a.recipe).map_err(|e| e.to_string())?;
-            let contributions =
-                load(&a.contributions, Kind::Contributions).map_err(|e| e.to_string())?;
-            let holdout = load(&a.holdout, Kind::Holdout).map_err(|e| e.to_string())?;
-            let pinned = load_pinned(&recipe, &a.model, &candle_core::Device::Cpu)
-                .map_err(|e| e.to_string())?;
+            let recipe = Recipe::load(&a.recipe)?;
+            let (contributions, holdout) = a.data.load()?;
+            let pinned = load_pinned(&recipe, &a.data.model, &candle_core::Device::Cpu)?;
             let threads = a.threads.unwrap_or_else(Threads::available);
             let report = train(
                 &pinned.model,
@@ -112,13 +129,11 @@ pub fn run(cmd: RecipeCommand) -> Result<ExitCode, String> {
                 &recipe,
                 &contributions,
                 threads,
-            )
-            .map_err(|e| e.to_string())?;
-            let eval = evaluate(&pinned.model, &pinned.tokenizer, &recipe, &holdout, threads)
-                .map_err(|e| e.to_string())?;
+            )?;
+            let eval = evaluate(&pinned.model, &pinned.tokenizer, &recipe, &holdout, threads)?;
             let out = json!({
                 "recipe_hash": recipe.hash(),
-                "adapter_sha256": adapter_checksum(&pinned.model).map_err(|e| e.to_string())?,
+                "adapter_sha256": adapter_checksum(&pinned.model)?,
                 "train": {"steps": report.steps, "examples": report.examples, "dropped": report.dropped,
                           "final_loss": report.losses.last()},
                 "eval": eval,

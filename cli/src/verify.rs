@@ -1,11 +1,12 @@
 //! `assay verify report`.
 
+use crate::error::Error;
 use std::process::ExitCode;
 
+use assay_attestation::Verifier;
 use assay_attestation::kds::{load_certificate_dir, read_crl_file, read_report_file};
-use assay_attestation::validate::Policy;
 use assay_attestation::verify::{TrustStore, parse_certificates};
-use assay_attestation::{Error, Verifier};
+use assay_forge::policy::BundlePolicy;
 use assay_measurements::reference::ReferenceValues;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -13,16 +14,14 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::{ReportArgs, TrustArgs};
 
-fn io(path: &std::path::Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        source,
-    }
+/// Reads every input named on the command line into a verifier; any unusable input is an error
+/// naming it. A policy file's bundle rule (`allow_no_tee`) is read and not used here.
+pub fn verifier(args: &TrustArgs) -> Result<Verifier, Error> {
+    verifier_with_bundle_rule(args).map(|(v, _)| v)
 }
 
-/// Reads every input named on the command line into a verifier; any unusable input is an error
-/// naming it.
-pub fn verifier(args: &TrustArgs) -> Result<Verifier, String> {
+/// [`verifier`], and whether the policy file allows bundles without a TEE.
+pub fn verifier_with_bundle_rule(args: &TrustArgs) -> Result<(Verifier, bool), Error> {
     let at = match &args.at {
         None => OffsetDateTime::now_utc(),
         Some(s) => OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
@@ -31,41 +30,45 @@ pub fn verifier(args: &TrustArgs) -> Result<Verifier, String> {
     };
     let mut trust = TrustStore::amd();
     for path in &args.trust_root {
-        let bytes = std::fs::read(path).map_err(|e| io(path, e).to_string())?;
-        for cert in
-            parse_certificates(&bytes, &path.display().to_string()).map_err(|e| e.to_string())?
-        {
-            trust = trust.with_test_root(cert).map_err(|e| e.to_string())?;
+        let bytes = std::fs::read(path).map_err(|source| assay_attestation::Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        for cert in parse_certificates(&bytes, &path.display().to_string())? {
+            trust = trust.with_test_root(cert)?;
         }
     }
-    let mut policy = match &args.policy {
-        None => Policy::default(),
-        Some(path) => Policy::load(path).map_err(|e| e.to_string())?,
+    let BundlePolicy {
+        report: mut policy,
+        allow_no_tee,
+    } = match &args.policy {
+        None => BundlePolicy::default(),
+        Some(path) => BundlePolicy::load(path)?,
     };
     for path in &args.reference {
-        let reference = ReferenceValues::load(path).map_err(|e| e.to_string())?;
-        policy
-            .allow_reference(&reference, &path.display().to_string())
-            .map_err(|e| e.to_string())?;
+        let reference = ReferenceValues::load(path)?;
+        policy.allow_reference(&reference, &path.display().to_string())?;
     }
     let crls = args
         .crl
         .iter()
         .map(|p| read_crl_file(p))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    Ok(Verifier {
-        trust,
-        at,
-        crls,
-        policy,
-    })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((
+        Verifier {
+            trust,
+            at,
+            crls,
+            policy,
+        },
+        allow_no_tee,
+    ))
 }
 
-pub fn run(args: &ReportArgs) -> Result<ExitCode, String> {
+pub fn run(args: &ReportArgs) -> Result<ExitCode, Error> {
     let verifier = verifier(&args.trust)?;
-    let input = read_report_file(&args.report).map_err(|e| e.to_string())?;
-    let certs = load_certificate_dir(&args.certs).map_err(|e| e.to_string())?;
+    let input = read_report_file(&args.report)?;
+    let certs = load_certificate_dir(&args.certs)?;
     let at = verifier.at.format(&Rfc3339).unwrap_or_default();
     match verifier.verify(&input, &certs) {
         Ok(accepted) => {

@@ -72,3 +72,44 @@ pub enum Error {
         reason: String,
     },
 }
+
+impl Error {
+    /// The case in one stable word: `io`, `argument`, `reference`, or `firmware` (the firmware
+    /// cannot be measured as asked).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Io { .. } => "io",
+            Error::Argument(_) => "argument",
+            Error::Reference { .. } => "reference",
+            _ => "firmware",
+        }
+    }
+
+    /// The HTTP status an API answers with: 500 for a file that could not be read, 400 for an
+    /// argument, 422 for an input that was read and cannot be measured or used.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::Io { .. } => 500,
+            Error::Argument(_) => 400,
+            _ => 422,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_map_to_statuses() {
+        let io = Error::Io {
+            path: "f".into(),
+            source: std::io::Error::other("gone"),
+        };
+        assert_eq!((io.kind(), io.http_status()), ("io", 500));
+        let arg = Error::Argument("--vcpus".into());
+        assert_eq!((arg.kind(), arg.http_status()), ("argument", 400));
+        let fw = Error::NoKernelHashesSection;
+        assert_eq!((fw.kind(), fw.http_status()), ("firmware", 422));
+    }
+}

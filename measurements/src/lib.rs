@@ -11,11 +11,13 @@
 //! - [`hashes`]: the SEV hashes table of a measured direct kernel boot;
 //! - [`vmsa`], [`vcpu`]: the initial register state of each vCPU;
 //! - [`launch`]: the digests per mode;
+//! - [`files`]: measuring a launch from its files (streamed), and its reference values;
 //! - [`reference`]: reference values.
 
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod files;
 pub mod gctx;
 pub mod guid;
 pub mod hashes;

@@ -156,19 +156,18 @@ impl ReferenceValues {
         toml::to_string(self).expect("reference values serialise")
     }
 
-    /// Writes the file atomically (temporary file in the same folder, then rename).
+    /// Writes the file atomically (`atomic-write-file`: temporary file, fsync, rename, fsync of
+    /// the folder).
     pub fn save(&self, path: &Path) -> Result<(), Error> {
-        let io = |p: &Path, source| Error::Io {
-            path: p.display().to_string(),
+        use std::io::Write;
+        let io = |source| Error::Io {
+            path: path.display().to_string(),
             source,
         };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
-        std::fs::write(&tmp, self.to_toml()).map_err(|e| io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| io(path, e))
+        let mut file = atomic_write_file::AtomicWriteFile::open(path).map_err(io)?;
+        file.write_all(self.to_toml().as_bytes())
+            .and_then(|()| file.commit())
+            .map_err(io)
     }
 }
 

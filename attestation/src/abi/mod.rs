@@ -9,6 +9,7 @@ mod envelope;
 mod fields;
 mod product;
 mod report;
+mod request;
 mod tcb;
 
 pub use cert_table::{CertificateKind, TableEntry, build_cert_table, parse_cert_table};
@@ -17,5 +18,8 @@ pub use fields::{FirmwareVersion, GuestPolicy, KeyInfo, PlatformInfo, SigningKey
 pub use product::{Cpuid, Product};
 pub use report::{
     AttestationReport, EcdsaSignature, MitigationVectors, REPORT_SIZE, SIGNED_LEN, VersionFields,
+};
+pub use request::{
+    ExtendedResponse, MAX_FRAME, REPORT_REQUEST_SIZE, ReportRequest, report_response,
 };
 pub use tcb::{Tcb, TcbVersion};

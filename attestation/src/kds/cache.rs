@@ -42,7 +42,8 @@ impl Cache {
 
     /// Returns the cached body of `url` if present and younger than `max_age` (`None`: no
     /// limit, right for VCEKs and chains, which never change), else calls `fetch` and stores its
-    /// answer atomically (temporary file, then rename), so a crash never leaves half a file.
+    /// answer atomically (`atomic-write-file`: temporary file, fsync, rename, fsync of the
+    /// folder), so a crash never leaves half a file.
     pub fn get(
         &self,
         url: &str,
@@ -65,9 +66,10 @@ impl Cache {
         }
         let body = fetch(url)?;
         std::fs::create_dir_all(&self.dir).map_err(|e| io(&self.dir, e))?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, &body).map_err(|e| io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+        let mut file = atomic_write_file::AtomicWriteFile::open(&path).map_err(|e| io(&path, e))?;
+        std::io::Write::write_all(&mut file, &body)
+            .and_then(|()| file.commit())
+            .map_err(|e| io(&path, e))?;
         Ok(body)
     }
 }

@@ -64,10 +64,6 @@ pub struct Policy {
     /// Accept guests whose POLICY allows the host to debug them (default `false`).
     #[serde(default)]
     pub allow_debug: bool,
-    /// Accept attestation bundles made without a TEE (evidence `none`, signed by a named
-    /// coordinator). Default `false`: a TEE is required. Reports themselves are unaffected.
-    #[serde(default)]
-    pub allow_no_tee: bool,
     /// Accept guests whose POLICY allows a migration agent (default `true`: not checked).
     pub allow_migrate_ma: Option<bool>,
     /// The VMPL the report must come from.
@@ -138,12 +134,18 @@ fn check_exact<const N: usize>(
 impl Policy {
     /// Reads a policy file, loading the reference-values files it names (relative to it).
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: origin.clone(),
+            path: path.display().to_string(),
             source,
         })?;
-        let mut policy = Self::parse(&text, &origin)?;
+        Self::from_file_text(&text, path)
+    }
+
+    /// Parses the text of the policy file at `path` (which names it in errors and locates the
+    /// reference-values files it names): for callers that read the file themselves.
+    pub fn from_file_text(text: &str, path: &Path) -> Result<Self, Error> {
+        let origin = path.display().to_string();
+        let mut policy = Self::parse(text, &origin)?;
         let base = path.parent().unwrap_or(Path::new("."));
         for file in policy.reference_values.take().unwrap_or_default() {
             let reference =

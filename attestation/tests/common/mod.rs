@@ -31,8 +31,7 @@ pub fn manifest() -> Value {
 }
 
 pub fn sim_dir() -> PathBuf {
-    // Every crate of the workspace sits one folder below its root.
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../attestation/testdata/sim")
+    assay_attestation::testing::default_chain_dir()
 }
 
 pub fn time(s: &str) -> OffsetDateTime {
@@ -61,59 +60,37 @@ pub fn sim_certs(names: &[&str]) -> Vec<Certificate> {
         .collect()
 }
 
-/// The TCB and chip id the simulated VCEK was issued for (see testdata/sim/generate.py).
-pub const SIM_TCB: assay_attestation::abi::Tcb = assay_attestation::abi::Tcb {
-    fmc: None,
-    bootloader: 3,
-    tee: 0,
-    snp: 8,
-    microcode: 115,
-};
+use assay_attestation::testing::SimulatedChain;
+#[allow(unused_imports)]
+pub use assay_attestation::testing::{SIM_TCB, sim_hwid};
+use assay_attestation::verify::VekKind;
 
-pub fn sim_hwid() -> [u8; 64] {
-    std::array::from_fn(|i| 0x40 + i as u8)
+/// The simulated chain (`testdata/sim`).
+pub fn chain() -> SimulatedChain {
+    SimulatedChain::load(&sim_dir()).unwrap()
 }
 
-/// A version 3 Milan report for the simulated chip, as its firmware would make it, after `edit`.
+/// A version 3 Milan report for the simulated chip, as its firmware would make it (measurement
+/// 0x11…), after `edit`.
 pub fn sim_report(edit: impl FnOnce(&mut AttestationReport)) -> AttestationReport {
-    use assay_attestation::abi::{Product, TcbVersion};
-    let mut bytes = [0u8; assay_attestation::abi::REPORT_SIZE];
-    bytes[0] = 3;
-    bytes[0x08..0x10].copy_from_slice(&0x30000u64.to_le_bytes());
-    bytes[0x34] = 1;
-    bytes[0x188..0x18B].copy_from_slice(&[0x19, 0x01, 0x01]);
-    let mut report = AttestationReport::from_bytes(&bytes).unwrap();
-    let tcb: TcbVersion = SIM_TCB.encode(Product::Milan);
-    report.reported_tcb = tcb;
-    report.current_tcb = tcb;
-    report.committed_tcb = tcb;
-    report.launch_tcb = tcb;
-    report.chip_id = sim_hwid();
+    let mut report = chain().blank_report();
     report.measurement = [0x11; 48];
-    report.platform_info = assay_attestation::abi::PlatformInfo(0x25);
     edit(&mut report);
     report
 }
 
-/// Signs `report` as the AMD-SP does, with the simulated VCEK (or VLEK) private key.
-pub fn sim_sign(mut report: AttestationReport, key_file: &str) -> Vec<u8> {
-    use assay_attestation::abi::{EcdsaSignature, SIGNED_LEN};
-    use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair};
-    let pk8 = std::fs::read(sim_dir().join(key_file)).unwrap();
-    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &pk8).unwrap();
-    let bytes = report.to_bytes();
-    let sig = key
-        .sign(&SystemRandom::new(), &bytes[..SIGNED_LEN])
-        .unwrap();
-    report.signature = EcdsaSignature::from_fixed_be(sig.as_ref().try_into().unwrap());
-    report.to_bytes().to_vec()
+/// Signs `report` as the AMD-SP does, with the simulated VCEK (`vcek.pk8`) or VLEK
+/// (`vlek.pk8`) private key.
+pub fn sim_sign(report: AttestationReport, key_file: &str) -> Vec<u8> {
+    let vek = match key_file {
+        "vcek.pk8" => VekKind::Vcek,
+        "vlek.pk8" => VekKind::Vlek,
+        other => panic!("no simulated key {other}"),
+    };
+    chain().sign(report, vek).to_vec()
 }
 
 /// A trust store with AMD's roots and the simulated ARK, named explicitly.
 pub fn sim_trust() -> assay_attestation::verify::TrustStore {
-    let ark = sim_certs(&["ark.pem"]).remove(0);
-    assay_attestation::verify::TrustStore::amd()
-        .with_test_root(ark)
-        .unwrap()
+    chain().trust()
 }

@@ -8,7 +8,7 @@ use std::hint::black_box;
 use assay_attribution::engine::{Trial, leave_one_out};
 use assay_attribution::recipe_trial::{RecipeTrial, group};
 use assay_recipe::fixture::{reverse_task, tiny_config, write_model};
-use assay_recipe::threads::{Threads, exec_with_candle_single_threaded};
+use assay_recipe::threads::Threads;
 use criterion::{Criterion, criterion_group};
 
 #[global_allocator]
@@ -49,7 +49,7 @@ fn bench(c: &mut Criterion) {
 criterion_group!(benches, bench);
 
 fn main() {
-    exec_with_candle_single_threaded().expect("run the bench again with candle single-threaded");
+    assay_recipe::fixture::bench_with_candle_single_threaded();
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

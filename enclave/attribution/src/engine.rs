@@ -98,10 +98,12 @@ fn read_entry(dir: &Path, run: usize, inputs_hash: &str, excluded: &[usize]) -> 
 }
 
 fn write_entry(dir: &Path, e: &Entry) -> Result<(), Error> {
+    use std::io::Write;
     let path = entry_path(dir, e.run);
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, serde_json::to_vec_pretty(e).expect("json")).map_err(|s| io(&tmp, s))?;
-    std::fs::rename(&tmp, &path).map_err(|s| io(&path, s))
+    let mut file = atomic_write_file::AtomicWriteFile::open(&path).map_err(|s| io(&path, s))?;
+    file.write_all(&serde_json::to_vec_pretty(e).expect("json"))
+        .and_then(|()| file.commit())
+        .map_err(|s| io(&path, s))
 }
 
 /// Runs one trial per entry of `subsets` (the contributions each leaves out) with up to

@@ -1,31 +1,11 @@
 //! The crate's one error type.
 
-/// Why scores or an allocation cannot be computed.
+/// Why scores cannot be computed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A score is NaN or infinite.
-    #[error("score of contributor {contributor} is {score}, not a finite number")]
-    NonFiniteScore {
-        /// The contributor.
-        contributor: String,
-        /// The score.
-        score: f64,
-    },
-    /// The compute fraction exceeds 100 %.
-    #[error("compute fraction {bps} bps exceeds 10000 bps (100 %)")]
-    ComputeFraction {
-        /// The fraction.
-        bps: u32,
-    },
-    /// An address is not 20 bytes of hex.
-    #[error("{value:?} is not an Ethereum address (0x followed by 40 hex digits)")]
-    Address {
-        /// The text given.
-        value: String,
-    },
-    /// A Merkle tree needs at least one contribution.
-    #[error("the contribution set is empty: a Merkle root needs at least one leaf")]
+    /// There is nothing to attribute.
+    #[error("the contribution set is empty: there is nothing to attribute")]
     EmptyContributionSet,
     /// A file could not be read or written.
     #[error("{path}: {source}")]
@@ -37,11 +17,43 @@ pub enum Error {
     },
     /// Training or evaluation failed.
     #[error("{0}")]
-    Recipe(String),
-    /// A compute fraction is set but no provider has compute units.
-    #[error("compute fraction is {bps} bps but no compute provider has compute units")]
-    NoComputeUnits {
-        /// The fraction.
-        bps: u32,
-    },
+    Recipe(#[from] assay_recipe::Error),
+}
+
+impl Error {
+    /// The case in one stable word: `empty`, `io`, or the recipe's own kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::EmptyContributionSet => "empty",
+            Error::Io { .. } => "io",
+            Error::Recipe(e) => e.kind(),
+        }
+    }
+
+    /// The HTTP status an API answers with (the recipe's own for its errors).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::EmptyContributionSet => 400,
+            Error::Io { .. } => 500,
+            Error::Recipe(e) => e.http_status(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_map_to_statuses_and_recipe_errors_keep_theirs() {
+        let e = Error::EmptyContributionSet;
+        assert_eq!((e.kind(), e.http_status()), ("empty", 400));
+        let e = Error::Recipe(assay_recipe::Error::Empty("x".into()));
+        assert_eq!((e.kind(), e.http_status()), ("empty", 400));
+        let e = Error::Io {
+            path: "journal".into(),
+            source: std::io::Error::other("full"),
+        };
+        assert_eq!((e.kind(), e.http_status()), ("io", 500));
+    }
 }

@@ -1,7 +1,10 @@
-//! Leave-one-out attribution, as the Forge's attribution rules define it.
+//! Leave-one-out attribution, as the Forge's attribution rules define it: which trainings to run
+//! and how their metrics become scores (shares and `data_root` are the Forge protocol's:
+//! `assay_forge::shares`, `assay_forge::merkle`).
 //!
-//! - [`shares`]: scores to integer basis points, data and compute pools, remainder rule;
-//! - [`merkle`]: `data_root`, the contribution set's OpenZeppelin-compatible Merkle root and proofs.
+//! - [`engine`]: exact leave-one-out, its journal and parallel runs;
+//! - [`stratified`]: the approximation above the threshold;
+//! - [`recipe_trial`]: trainings and evals through the pinned recipe.
 //!
 //! `score(c_i) = eval(train(C)) − eval(train(C \ c_i))`, oriented so that positive means the
 //! contribution helped; see `docs/attribution.md`.
@@ -10,10 +13,7 @@
 
 pub mod engine;
 mod error;
-pub mod merkle;
-#[cfg(feature = "recipe")]
 pub mod recipe_trial;
-pub mod shares;
 pub mod stratified;
 
 pub use error::Error;

@@ -81,29 +81,34 @@ impl RecipeTrial {
     }
 }
 
-fn recipe_err(e: assay_recipe::Error) -> Error {
-    Error::Recipe(e.to_string())
-}
-
 /// `g_h · g_i` at the adapters trained on every contribution, where `g_h` is the gradient of the
 /// holdout's mean loss and `g_i` that of contribution i's loss as training weighs it (TracIn at
 /// the final checkpoint): positive when a gradient step on i lowers the holdout loss. One training
 /// and n + 1 backward passes. (The fresh adapters were also tried as a checkpoint: with LoRA's
 /// B = 0 start their estimate ranked worse; see docs/attribution.md.)
-impl FirstOrder for RecipeTrial {
-    fn first_order(&self, w: &mut Pinned) -> Result<Vec<f64>, Error> {
+impl RecipeTrial {
+    /// Fresh adapters, trained on every contribution but the `excluded` ones.
+    fn train_without(&self, w: &mut Pinned, excluded: &[usize]) -> Result<(), Error> {
         w.model
             .reset_adapters(&lora_spec(&self.recipe))
-            .map_err(|e| Error::Recipe(e.to_string()))?;
+            .map_err(assay_recipe::Error::Tensor)?;
         let data: Vec<Example> = self
             .contributions
             .iter()
-            .flat_map(|c| c.examples.iter().cloned())
+            .enumerate()
+            .filter(|(i, _)| !excluded.contains(i))
+            .flat_map(|(_, c)| c.examples.iter().cloned())
             .collect();
-        train(&w.model, &w.tokenizer, &self.recipe, &data, self.threads).map_err(recipe_err)?;
+        train(&w.model, &w.tokenizer, &self.recipe, &data, self.threads)?;
+        Ok(())
+    }
+}
+
+impl FirstOrder for RecipeTrial {
+    fn first_order(&self, w: &mut Pinned) -> Result<Vec<f64>, Error> {
+        self.train_without(w, &[])?;
         let gradient = |examples: &[Example]| {
             adapter_gradient(&w.model, &w.tokenizer, &self.recipe, examples, self.threads)
-                .map_err(recipe_err)
         };
         let g_h = gradient(&self.holdout)?;
         let scale = 1.0 / self.holdout.len().max(1) as f64;
@@ -126,29 +131,22 @@ impl Trial for RecipeTrial {
     type Worker = Pinned;
 
     fn worker(&self) -> Result<Pinned, Error> {
-        load_pinned(&self.recipe, &self.model_dir, &candle_core::Device::Cpu).map_err(recipe_err)
+        Ok(load_pinned(
+            &self.recipe,
+            &self.model_dir,
+            &candle_core::Device::Cpu,
+        )?)
     }
 
     fn metric(&self, w: &mut Pinned, excluded: &[usize]) -> Result<f64, Error> {
-        w.model
-            .reset_adapters(&lora_spec(&self.recipe))
-            .map_err(|e| Error::Recipe(e.to_string()))?;
-        let data: Vec<Example> = self
-            .contributions
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !excluded.contains(i))
-            .flat_map(|(_, c)| c.examples.iter().cloned())
-            .collect();
-        train(&w.model, &w.tokenizer, &self.recipe, &data, self.threads).map_err(recipe_err)?;
+        self.train_without(w, excluded)?;
         let eval = evaluate(
             &w.model,
             &w.tokenizer,
             &self.recipe,
             &self.holdout,
             self.threads,
-        )
-        .map_err(recipe_err)?;
+        )?;
         Ok(eval.perplexity)
     }
 

@@ -84,7 +84,10 @@ impl Trial for Counted {
     fn metric(&self, _: &mut (), excluded: &[usize]) -> Result<f64, Error> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
         if self.fail_after.is_some_and(|k| call >= k) {
-            return Err(Error::Recipe("killed".into()));
+            return Err(Error::Io {
+                path: "trial".into(),
+                source: std::io::Error::other("killed"),
+            });
         }
         Ok(10.0
             + excluded
@@ -125,7 +128,7 @@ fn a_killed_run_resumes_from_its_journal_to_the_same_bits() {
         Some(&journal),
         &|_, _| {},
     );
-    assert!(matches!(killed, Err(Error::Recipe(m)) if m == "killed"));
+    assert!(matches!(killed, Err(Error::Io { source, .. }) if source.to_string() == "killed"));
     let written = std::fs::read_dir(&journal).unwrap().count();
     assert!((1..=4).contains(&written), "{written} journal entries");
     let seen = std::sync::Mutex::new(Vec::new());

@@ -4,8 +4,8 @@
 use assay_attribution::engine::leave_one_out;
 use assay_attribution::engine::scores;
 use assay_attribution::recipe_trial::{RecipeTrial, group};
-use assay_attribution::shares::apportion;
 use assay_attribution::stratified::{Method, attribute};
+use assay_forge::shares::apportion;
 use assay_recipe::data::Example;
 use assay_recipe::fixture::{reverse_task, tiny_config, write_model};
 use assay_recipe::threads::Threads;

@@ -15,7 +15,7 @@ pub enum Error {
     /// Signing failed.
     #[error("signing failed: {0}")]
     Sign(String),
-    /// The SNP guest device failed.
+    /// The SNP guest device (or the evidence channel) failed.
     #[error("SNP guest device {path}: {reason}")]
     Device {
         /// The path.
@@ -26,16 +26,65 @@ pub enum Error {
     /// A report or certificate table is malformed.
     #[error("{0}")]
     Attestation(assay_attestation::Error),
+    /// The JobSpec, an allocation or a data_root could not be made.
+    #[error("{0}")]
+    Forge(#[from] assay_forge::Error),
     /// Key release or holdout decryption failed.
     #[error("{0}")]
     Keys(#[from] assay_keys::Error),
     /// The decrypted holdout is unusable.
     #[error("holdout: {0}")]
     Holdout(String),
-    /// Training, evaluation or the allocation failed.
+    /// A contribution file or the recipe is unusable.
+    #[error("{0}")]
+    Recipe(#[from] assay_recipe::Error),
+    /// Training, evaluation or the journal failed.
     #[error("attribution: {0}")]
-    Attribution(String),
+    Attribution(#[from] assay_attribution::Error),
+    /// A contributor is not an address.
+    #[error("contributor {value:?} is not an Ethereum address (0x followed by 40 hex digits)")]
+    Contributor {
+        /// The text given.
+        value: String,
+    },
+    /// A metric or score came out NaN or infinite.
+    #[error("attribution: {what} is {value}, not a finite number")]
+    NotFinite {
+        /// Which number.
+        what: String,
+        /// Its value.
+        value: f64,
+    },
+    /// A file could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The job's settings contradict each other.
     #[error("{0}")]
     Usage(String),
+}
+
+impl Error {
+    /// The case in one stable word.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Key { .. } => "key",
+            Error::Sign(_) => "sign",
+            Error::Device { .. } => "device",
+            Error::Attestation(_) => "attestation",
+            Error::Forge(e) => e.kind(),
+            Error::Keys(_) => "key_release",
+            Error::Holdout(_) => "holdout",
+            Error::Recipe(_) => "recipe",
+            Error::Attribution(_) => "attribution",
+            Error::Contributor { .. } => "contributor",
+            Error::NotFinite { .. } => "attribution",
+            Error::Io { .. } => "io",
+            Error::Usage(_) => "usage",
+        }
+    }
 }

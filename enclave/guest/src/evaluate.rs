@@ -2,15 +2,15 @@
 //! above the threshold), and the EvalResult with shares computed by the Forge's rules from the
 //! exact fixed-point scores that are signed.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use alloy_primitives::{Address, B256};
-use assay_attestation::bundle::result::{
-    BaselineMetric, ComputeEntry, Direction, EvalResult, Method, ScoreEntry, Wad, data_root,
-};
 use assay_attribution::recipe_trial::{RecipeTrial, group};
-use assay_attribution::shares::{ComputeProvider, allocate};
 use assay_attribution::stratified::{self, attribute};
+use assay_forge::merkle::data_root;
+use assay_forge::result::{
+    BaselineMetric, ComputeEntry, Direction, EvalResult, Method, ScoreEntry, Wad,
+};
 use assay_recipe::data::Example;
 use assay_recipe::recipe::Recipe;
 use assay_recipe::threads::Threads;
@@ -52,8 +52,10 @@ pub struct Binding {
 }
 
 fn wad(x: f64, what: &str) -> Result<Wad, Error> {
-    Wad::from_f64(x)
-        .ok_or_else(|| Error::Attribution(format!("{what} is {x}, not a finite number")))
+    Wad::from_f64(x).ok_or_else(|| Error::NotFinite {
+        what: what.to_owned(),
+        value: x,
+    })
 }
 
 /// Runs the attribution and builds the (unsigned) result.
@@ -68,22 +70,19 @@ pub fn evaluate(
     let addresses = grouped
         .iter()
         .map(|c| {
-            c.contributor.parse::<Address>().map_err(|_| {
-                Error::Attribution(format!(
-                    "contributor {:?} is not an Ethereum address (0x followed by 40 hex digits)",
-                    c.contributor
-                ))
-            })
+            c.contributor
+                .parse::<Address>()
+                .map_err(|_| Error::Contributor {
+                    value: c.contributor.clone(),
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let content: Vec<B256> = grouped
         .iter()
         .map(|c| B256::from(c.content_hash()))
         .collect();
-    let data_root =
-        data_root(addresses.iter().copied().zip(content.iter().copied())).ok_or_else(|| {
-            Error::Attribution(assay_attribution::Error::EmptyContributionSet.to_string())
-        })?;
+    let data_root = data_root(addresses.iter().copied().zip(content.iter().copied()))
+        .ok_or(assay_forge::Error::EmptyContributionSet)?;
     let trial = RecipeTrial {
         recipe: settings.recipe.clone(),
         model_dir: settings.model.clone(),
@@ -93,7 +92,7 @@ pub fn evaluate(
     };
     let (sizes, keys) = trial.sizes_and_keys();
     let lower = trial.lower_is_better();
-    let result = attribute(
+    let attributed = attribute(
         &trial,
         &sizes,
         &keys,
@@ -102,47 +101,30 @@ pub fn evaluate(
         settings.workers,
         settings.journal.as_deref(),
         progress,
-    )
-    .map_err(|e| Error::Attribution(e.to_string()))?;
-    let scores = result
+    )?;
+    let scores = attributed
         .scores
         .iter()
         .zip(&addresses)
         .map(|(s, a)| wad(*s, &format!("score of {a}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let named: Vec<(String, f64)> = addresses
-        .iter()
-        .zip(&scores)
-        .map(|(a, s)| (a.to_string(), s.to_f64()))
-        .collect();
-    let providers: Vec<ComputeProvider> = settings
-        .providers
-        .iter()
-        .map(|(a, units)| ComputeProvider {
-            provider: a.to_string(),
-            units: *units,
-        })
-        .collect();
-    let alloc = allocate(&named, u32::from(settings.compute_bps), &providers)
-        .map_err(|e| Error::Attribution(e.to_string()))?;
     let recipe_hash: B256 = settings
         .recipe
         .hash()
         .parse()
-        .map_err(|_| Error::Attribution("the recipe hash is not 32 bytes of hex".into()))?;
-    let bps = |v: u32| u16::try_from(v).expect("shares never exceed 10000");
-    Ok(EvalResult {
+        .expect("a recipe hash is 64 hex digits");
+    let mut result = EvalResult {
         forge_id: binding.forge_id,
-        code_hash: assay_attestation::bundle::binding::code_hash(&binding.measurement, recipe_hash),
+        code_hash: assay_forge::binding::code_hash(&binding.measurement, recipe_hash),
         recipe_hash,
         data_root,
         nonce: binding.nonce,
         tee: binding.tee,
-        method: match result.method {
+        method: match attributed.method {
             stratified::Method::ExactLoo => Method::ExactLoo,
             stratified::Method::StratifiedLoo { .. } => Method::StratifiedLoo,
         },
-        groups: match result.method {
+        groups: match attributed.method {
             stratified::Method::ExactLoo => 0,
             stratified::Method::StratifiedLoo { groups } => groups as u32,
         },
@@ -153,32 +135,33 @@ pub fn evaluate(
             } else {
                 Direction::HigherIsBetter
             },
-            value: wad(result.baseline, "the baseline perplexity")?,
+            value: wad(attributed.baseline, "the baseline perplexity")?,
         },
-        scores: alloc
-            .data
+        scores: addresses
             .iter()
-            .zip(addresses.iter().zip(&content).zip(&scores))
-            .map(|(d, ((a, c), s))| ScoreEntry {
+            .zip(&content)
+            .zip(&scores)
+            .map(|((a, c), s)| ScoreEntry {
                 contributor: *a,
                 content_hash: *c,
                 score: *s,
-                shares: bps(d.shares),
+                shares: 0,
             })
             .collect(),
         compute_bps: settings.compute_bps,
-        compute: alloc
-            .compute
+        compute: settings
+            .providers
             .iter()
-            .zip(&settings.providers)
-            .map(|(c, (a, _))| ComputeEntry {
+            .map(|(a, units)| ComputeEntry {
                 provider: *a,
-                units: c.units,
-                shares: bps(c.shares),
+                units: *units,
+                shares: 0,
             })
             .collect(),
-        unallocated_bps: bps(alloc.unallocated_bps),
-    })
+        unallocated_bps: 0,
+    };
+    result.assign_shares()?;
+    Ok(result)
 }
 
 /// Parses the decrypted holdout. Its errors name the line only: the reason a JSON parser gives
@@ -193,8 +176,11 @@ pub fn parse_holdout(text: &str) -> Result<Vec<Example>, Error> {
     })
 }
 
-/// Reads contributions (JSON Lines with `contributor` addresses).
-pub fn load_contributions(path: &Path) -> Result<Vec<Example>, Error> {
-    assay_recipe::data::load(path, assay_recipe::data::Kind::Contributions)
-        .map_err(|e| Error::Attribution(e.to_string()))
+/// Parses contributions (JSON Lines with `contributor` addresses); `origin` names them in errors.
+pub fn parse_contributions(text: &str, origin: &str) -> Result<Vec<Example>, Error> {
+    Ok(assay_recipe::data::parse(
+        text,
+        origin,
+        assay_recipe::data::Kind::Contributions,
+    )?)
 }

@@ -8,17 +8,22 @@
 
 use alloy_primitives::{B256, Bytes};
 use assay_attestation::abi::{AttestationReport, extract_report};
-use assay_attestation::bundle::binding::{key_release_report_data, result_report_data};
-use assay_attestation::bundle::eip712::{Domain, signing_hash};
-use assay_attestation::bundle::result::EvalResult;
-use assay_attestation::bundle::{BUNDLE_FORMAT, Bundle, EvidenceKind};
+use assay_forge::binding::{key_release_report_data, result_report_data};
+use assay_forge::eip712::{Domain, signing_hash};
+use assay_forge::job::{EvidenceSpec, JobSpec};
+use assay_forge::result::EvalResult;
+use assay_forge::{BUNDLE_FORMAT, Bundle, EvidenceKind};
 use assay_keys::DataKey;
 use assay_keys::http::Client;
 use assay_keys::protocol::KeyRequest;
 use assay_keys::wrap::ReleaseKey;
+use assay_recipe::threads::Threads;
 
 use crate::Error;
-use crate::evaluate::{Binding, Settings, evaluate, parse_holdout};
+use crate::evaluate::{Binding, Settings, evaluate, parse_contributions, parse_holdout};
+use crate::evidence::channel::SpChannel;
+use crate::evidence::none::NoTee;
+use crate::evidence::snp::{CONFIGFS_TSM, ConfigfsTsm};
 use crate::evidence::{Evidence, EvidenceProvider};
 use crate::identity::Signer;
 
@@ -179,4 +184,106 @@ pub fn seal(
         report,
         certificates,
     })
+}
+
+/// The evidence provider and holdout-key source a JobSpec names.
+pub fn provider_and_key(spec: &JobSpec) -> Result<(Box<dyn EvidenceProvider>, HoldoutKey), Error> {
+    let release = || {
+        spec.key_release
+            .as_ref()
+            .map(|k| HoldoutKey::Release {
+                url: k.url.clone(),
+                resource: k.resource.clone(),
+            })
+            .ok_or_else(|| {
+                Error::Usage(
+                    "with a TEE the holdout key is released by a key service after attestation: name one (key_release.url, --key-service)".into(),
+                )
+            })
+    };
+    Ok(match &spec.evidence {
+        EvidenceSpec::Snp { configfs, certs } => (
+            Box::new(ConfigfsTsm {
+                root: configfs.clone().unwrap_or_else(|| CONFIGFS_TSM.into()),
+                fallback_certificates: match certs {
+                    None => Vec::new(),
+                    Some(dir) => assay_attestation::kds::load_certificate_dir(dir)
+                        .map_err(Error::Attestation)?
+                        .iter()
+                        .map(|c| c.der().to_vec())
+                        .collect(),
+                },
+            }),
+            release()?,
+        ),
+        EvidenceSpec::Simulated { socket } => (
+            Box::new(SpChannel {
+                socket: socket.clone(),
+            }),
+            release()?,
+        ),
+        EvidenceSpec::None {
+            holdout_key,
+            coordinator_key,
+        } => {
+            if spec.key_release.is_some() {
+                return Err(Error::Usage(
+                    "evidence none has no TEE: a key service would (rightly) refuse it; give the holdout key and the coordinator key instead".into(),
+                ));
+            }
+            (
+                Box::new(NoTee),
+                HoldoutKey::Local {
+                    key: DataKey::load(holdout_key)?,
+                    coordinator: Signer::load(coordinator_key)?,
+                },
+            )
+        }
+    })
+}
+
+/// Reads everything `spec` names (each pinned input checked against its hash) into a [`Job`].
+pub fn job_from_spec(spec: &JobSpec) -> Result<Job, Error> {
+    let recipe_text = JobSpec::read_text(&spec.recipe, "the recipe")?;
+    let contributions_text = JobSpec::read_text(&spec.contributions, "the contributions")?;
+    let a = &spec.attribution;
+    Ok(Job {
+        forge_id: spec.forge.id,
+        nonce: spec.forge.nonce,
+        domain: Domain::assay(spec.forge.chain_id, spec.forge.contract),
+        settings: Settings {
+            recipe: assay_recipe::recipe::Recipe::from_toml(
+                &recipe_text,
+                &spec.recipe.path.display().to_string(),
+            )?,
+            model: spec.model.path.clone(),
+            workers: a.workers,
+            threads: match a.threads {
+                Some(n) => Threads::new(n).expect("the JobSpec checks threads ≥ 1"),
+                None => Threads::per_worker(a.workers),
+            },
+            threshold: a.threshold,
+            journal: a.journal.clone(),
+            compute_bps: a.compute_bps,
+            providers: a.providers.iter().map(|p| (p.address, p.units)).collect(),
+        },
+        contributions: parse_contributions(
+            &contributions_text,
+            &spec.contributions.path.display().to_string(),
+        )?,
+        encrypted_holdout: JobSpec::read_input(&spec.holdout, "the encrypted holdout")?,
+    })
+}
+
+/// Runs the job `spec` describes and writes its bundle where the JobSpec says (JSON, and CBOR if
+/// asked), each file whole or not at all.
+pub fn execute(spec: &JobSpec, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Bundle, Error> {
+    let (provider, key) = provider_and_key(spec)?;
+    let job = job_from_spec(spec)?;
+    let bundle = run(&job, provider.as_ref(), key, progress)?;
+    assay_keys::write_atomic(&spec.output.bundle, bundle.to_json().as_bytes(), false)?;
+    if let Some(path) = &spec.output.cbor {
+        assay_keys::write_atomic(path, &bundle.to_cbor(), false)?;
+    }
+    Ok(bundle)
 }

@@ -1,10 +1,11 @@
 //! Error paths of the enclave crate: each names what is wrong, and none quotes holdout text.
 
-mod common;
-
 use assay_enclave::evaluate::{Binding, Settings, evaluate, parse_holdout};
 use assay_enclave::identity::Signer;
 use std::process::Command;
+
+/// A throwaway secp256k1 key (Hardhat's well-known account #1): only for tests.
+const COORDINATOR_KEY: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 
 #[test]
 fn holdout_errors_name_the_line_but_never_quote_it() {
@@ -43,7 +44,7 @@ fn signer_key_files_are_checked() {
     }
     assert!(Signer::load(&dir.path().join("missing")).is_err());
     // 0x-prefixed keys are accepted and give the well-known address of this test key.
-    std::fs::write(&p, format!("0x{}\n", common::COORDINATOR_KEY)).unwrap();
+    std::fs::write(&p, format!("0x{}\n", COORDINATOR_KEY)).unwrap();
     assert_eq!(
         Signer::load(&p).unwrap().address().to_string(),
         "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
@@ -117,9 +118,11 @@ fn enclave_arguments_are_checked_before_anything_runs() {
             .output()
             .unwrap()
     };
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
     let o = run(&["--evidence", "simulated", "--key-service", "http://x"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--measurement or --reference"));
+    assert!(stderr(&o).contains("--sp-socket"), "{}", stderr(&o));
+    // The simulated AMD-SP is not in the enclave any more: its old flags say where it went.
     let o = run(&[
         "--evidence",
         "simulated",
@@ -129,7 +132,32 @@ fn enclave_arguments_are_checked_before_anything_runs() {
         "http://x",
     ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not 48 bytes of hex"));
+    assert!(stderr(&o).contains("assay sim-sp"), "{}", stderr(&o));
+    // Mixing the modes is refused before anything runs.
+    let o = run(&["--evidence", "none", "--key-service", "http://127.0.0.1:9"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--holdout-key"), "{}", stderr(&o));
+    let o = run(&[
+        "--evidence",
+        "simulated",
+        "--sp-socket",
+        "s",
+        "--holdout-key",
+        "k",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--key-service"), "{}", stderr(&o));
+    // A missing flag is named.
+    let o = Command::new(env!("CARGO_BIN_EXE_assay-enclave"))
+        .args(["--evidence", "snp", "--key-service", "http://x"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--forge-id is required"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&[
         "--evidence",
         "none",
@@ -150,4 +178,72 @@ fn enclave_arguments_are_checked_before_anything_runs() {
     ]);
     assert_eq!(o.status.code(), Some(2), "clap rejects a bad provider");
     assert!(String::from_utf8_lossy(&o.stderr).contains("not an address"));
+}
+
+#[test]
+fn job_spec_errors_name_the_file_and_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = |text: &str| {
+        let p = dir.path().join("job.toml");
+        std::fs::write(&p, text).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_assay-enclave"))
+            .arg("--job")
+            .arg(&p)
+            .output()
+            .unwrap()
+    };
+    let good = r#"format = "assay-job/1"
+[forge]
+id = "0x00000000000000000000000000000000000000000000000000000000000000f0"
+chain_id = 8453
+contract = "0x00000000000000000000000000000000000000fc"
+nonce = "0x0000000000000000000000000000000000000000000000000000000000000099"
+[recipe]
+path = "recipe.toml"
+[model]
+path = "model"
+[contributions]
+path = "contributions.jsonl"
+[holdout]
+path = "holdout.enc"
+[evidence]
+kind = "none"
+holdout_key = "holdout.key"
+coordinator_key = "coordinator.key"
+[output]
+bundle = "bundle.json"
+"#;
+    let cases = [
+        (good.replace("assay-job/1", "assay-job/9"), "assay-job/9"),
+        (good.replace("chain_id", "chain"), "unknown field `chain`"),
+        (good.replace("kind = \"none\"", "kind = \"tdx\""), "tdx"),
+        (
+            good.replace("[output]", "[key_release]\nurl = \"http://x\"\n[output]"),
+            "remove key_release",
+        ),
+        (
+            good.replace("[output]", "[attribution]\ncompute_bps = 10001\n[output]"),
+            "compute_bps",
+        ),
+        // Relative paths are the JobSpec's folder's: the missing key file is named there.
+        (good.to_owned(), "holdout.key"),
+    ];
+    for (text, says) in cases {
+        let o = job(&text);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{says}: {e}");
+        assert!(e.contains(says), "{says}: {e}");
+    }
+    let o = job(good);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains(&dir.path().join("holdout.key").display().to_string()),
+        "{e}"
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_assay-enclave"))
+        .args(["--job", "/no/such/job.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/no/such/job.toml"));
 }

@@ -2,13 +2,28 @@
 //! report entry (the real device is not on this machine): the report and the certificate table
 //! are read, the table is parsed bounds-checked, and device errors name the file.
 
-mod common;
-
 use std::path::Path;
 
-use assay_attestation::abi::{CertificateKind, TableEntry, build_cert_table};
-use assay_enclave::evidence::simulated::SimulatedSp;
+use assay_attestation::Verifier;
+use assay_attestation::abi::{CertificateKind, ReportRequest, TableEntry, build_cert_table};
+use assay_attestation::testing::{SimulatedChain, SimulatedSp, default_chain_dir};
+use assay_attestation::verify::VekKind;
 use assay_enclave::evidence::snp::request;
+
+fn sp() -> SimulatedSp {
+    SimulatedSp::new(
+        SimulatedChain::load(&default_chain_dir()).unwrap(),
+        [0x5a; 48],
+    )
+}
+
+fn report(sp: &SimulatedSp, report_data: [u8; 64]) -> Vec<u8> {
+    sp.report(&ReportRequest {
+        report_data,
+        vmpl: 0,
+    })
+    .to_vec()
+}
 
 fn entry(dir: &Path, report: &[u8], table: Option<Vec<u8>>, provider: &str) {
     std::fs::write(dir.join("provider"), format!("{provider}\n")).unwrap();
@@ -22,9 +37,14 @@ fn entry(dir: &Path, report: &[u8], table: Option<Vec<u8>>, provider: &str) {
 #[test]
 fn reads_report_and_certificate_table() {
     let dir = tempfile::tempdir().unwrap();
-    let sp = SimulatedSp::new(common::MEASUREMENT);
-    let report = sp.report([9; 64]);
-    let certs = SimulatedSp::certificates();
+    let sp = sp();
+    let report = report(&sp, [9; 64]);
+    let certs: Vec<Vec<u8>> = sp
+        .chain()
+        .certificates(VekKind::Vcek)
+        .iter()
+        .map(|c| c.der().to_vec())
+        .collect();
     let table = build_cert_table(&[
         TableEntry {
             kind: CertificateKind::Ask,
@@ -55,7 +75,9 @@ fn reads_report_and_certificate_table() {
         .iter()
         .map(|d| assay_attestation::verify::Certificate::from_der(d, "c").unwrap())
         .collect();
-    common::sim_verifier().verify(&ev.report, &parsed).unwrap();
+    let mut verifier = Verifier::new(time::OffsetDateTime::now_utc());
+    verifier.trust = sp.chain().trust();
+    verifier.verify(&ev.report, &parsed).unwrap();
 
     // No auxblob: the fallback certificates (e.g. from KDS), or none.
     let dir2 = tempfile::tempdir().unwrap();
@@ -77,7 +99,7 @@ fn reads_report_and_certificate_table() {
 
 #[test]
 fn device_errors_name_the_file() {
-    let report = SimulatedSp::new(common::MEASUREMENT).report([0; 64]);
+    let report = report(&sp(), [0; 64]);
     let dir = tempfile::tempdir().unwrap();
     entry(dir.path(), &report, None, "tdx_guest");
     let e = request(dir.path(), &[0; 64], &[]).unwrap_err().to_string();

@@ -8,11 +8,12 @@
 use std::hint::black_box;
 
 use assay_recipe::config::ModelConfig;
+use assay_recipe::lora::LoraSpec;
 use assay_recipe::recipe::Optimizer;
 use assay_recipe::rng::Rng;
-use assay_recipe::threads::{Threads, exec_with_candle_single_threaded};
+use assay_recipe::threads::Threads;
 use assay_recipe::train::{Batch, Trainer};
-use assay_recipe::weights::{BaseFormat, LoraSpec, load, random_tensors, save};
+use assay_recipe::weights::{BaseFormat, load, random_tensors, save};
 use candle_core::{Device, Tensor};
 use criterion::{Criterion, Throughput, criterion_group};
 
@@ -167,7 +168,7 @@ fn bench(c: &mut Criterion) {
 criterion_group!(benches, bench);
 
 fn main() {
-    exec_with_candle_single_threaded().expect("run the bench again with candle single-threaded");
+    assay_recipe::fixture::bench_with_candle_single_threaded();
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -83,10 +83,58 @@ pub enum Error {
     #[error("{0}")]
     Empty(String),
     /// The program could not replace itself with a copy running candle single-threaded
-    /// ([`crate::threads::exec_with_candle_single_threaded`]).
+    /// ([`crate::threads::candle_single_threaded_command`]).
     #[error(
         "cannot run this program again with RAYON_NUM_THREADS=1 (candle single-threaded): \
          {0}; set RAYON_NUM_THREADS yourself to skip this step"
     )]
     Exec(std::io::Error),
+}
+
+impl Error {
+    /// The case in one stable word.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Io { .. } => "io",
+            Error::Recipe { .. } => "recipe",
+            Error::Config { .. } => "config",
+            Error::Weights { .. } => "weights",
+            Error::Tokenizer { .. } => "tokenizer",
+            Error::Data { .. } => "data",
+            Error::HashMismatch { .. } => "hash_mismatch",
+            Error::Tensor(_) => "tensor",
+            Error::Diverged { .. } => "diverged",
+            Error::Empty(_) => "empty",
+            Error::Exec(_) => "exec",
+        }
+    }
+
+    /// The HTTP status an API answers with: 500 for what went wrong on this side (a file, the
+    /// tensor engine, the process), 422 for a training that diverged, 400 for inputs that
+    /// cannot be used.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::Io { .. } | Error::Tensor(_) | Error::Exec(_) => 500,
+            Error::Diverged { .. } => 422,
+            _ => 400,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_map_to_statuses() {
+        let io = Error::Io {
+            path: "f".into(),
+            source: std::io::Error::other("gone"),
+        };
+        assert_eq!((io.kind(), io.http_status()), ("io", 500));
+        let empty = Error::Empty("no examples".into());
+        assert_eq!((empty.kind(), empty.http_status()), ("empty", 400));
+        let exec = Error::Exec(std::io::Error::other("no exec"));
+        assert_eq!((exec.kind(), exec.http_status()), ("exec", 500));
+    }
 }

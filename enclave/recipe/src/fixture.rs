@@ -117,3 +117,18 @@ pub fn reverse_task(n: usize, contributors: &[&str], salt: u64) -> Vec<Example> 
         })
         .collect()
 }
+
+/// For benches: replaces the process with itself running candle single-threaded, as the
+/// binaries do (`crate::threads::candle_single_threaded_command`), so that figures are taken as
+/// the enclave runs; returns when the variable is already set.
+pub fn bench_with_candle_single_threaded() {
+    use std::os::unix::process::CommandExt;
+    if let Some(mut cmd) =
+        crate::threads::candle_single_threaded_command().expect("the bench's own path is readable")
+    {
+        panic!(
+            "cannot run the bench again with candle single-threaded: {}",
+            cmd.exec()
+        );
+    }
+}

@@ -11,6 +11,7 @@ pub mod config;
 pub mod data;
 mod error;
 pub mod eval;
+#[cfg(feature = "testing")]
 pub mod fixture;
 pub mod fused;
 pub mod lora;

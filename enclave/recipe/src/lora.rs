@@ -7,6 +7,21 @@ use candle_core::{Device, Tensor, Var};
 use crate::ops::{FrozenWeight, frozen_matmul};
 use crate::rng::Rng;
 
+/// The adapters to train.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoraSpec {
+    /// Rank r.
+    pub rank: usize,
+    /// Scale numerator α (the update is scaled by α/r).
+    pub alpha: f64,
+    /// Dropout on the adapters' input.
+    pub dropout: f32,
+    /// Module names from [`TARGETS`].
+    pub targets: Vec<String>,
+    /// Seed of the adapters' initialisation.
+    pub seed: u64,
+}
+
 /// The modules LoRA can adapt.
 pub const TARGETS: [&str; 7] = [
     "q_proj",
@@ -78,7 +93,7 @@ pub fn adapter_for(
     name: &str,
     in_dim: usize,
     out_dim: usize,
-    spec: &crate::weights::LoraSpec,
+    spec: &LoraSpec,
     device: &Device,
 ) -> candle_core::Result<Option<Lora>> {
     if !spec.targets.iter().any(|t| t == name) {

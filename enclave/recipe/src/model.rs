@@ -114,7 +114,7 @@ impl Qwen2 {
 
     /// Replaces every adapter by a fresh one per `spec` (the base is untouched): the state of a
     /// just-loaded model, without reloading the base.
-    pub fn reset_adapters(&mut self, spec: &crate::weights::LoraSpec) -> candle_core::Result<()> {
+    pub fn reset_adapters(&mut self, spec: &crate::lora::LoraSpec) -> candle_core::Result<()> {
         let device = self.embed.device().clone();
         for (n, layer) in self.layers.iter_mut().enumerate() {
             for (name, linear) in layer.linears_mut() {

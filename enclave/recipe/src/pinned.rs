@@ -8,10 +8,11 @@ use candle_core::Device;
 
 use crate::Error;
 use crate::config::ModelConfig;
+use crate::lora::LoraSpec;
 use crate::model::Qwen2;
 use crate::recipe::Recipe;
 use crate::tokenizer::ChatTokenizer;
-use crate::weights::{LoraSpec, file_hash, load, weights_hash};
+use crate::weights::{file_hash, load, weights_hash};
 
 /// A model and tokenizer that match a recipe.
 pub struct Pinned {

@@ -11,7 +11,7 @@
 //! single-threaded and 2 shard threads, 17.9 ms with both at 2). candle reads its thread count
 //! from `RAYON_NUM_THREADS` on every matmul, and when that is unset it parses
 //! `/proc/cpuinfo` each time (about 5,000 reads in a few seconds of tiny steps, a quarter of
-//! the step time). [`exec_with_candle_single_threaded`] is how a binary turns both off.
+//! the step time). [`candle_single_threaded_command`] is how a binary turns both off.
 
 use std::num::NonZeroUsize;
 
@@ -96,29 +96,20 @@ pub fn map_ordered<T: Send>(
 /// The environment variable candle reads its CPU thread count from.
 pub const CANDLE_THREADS_VAR: &str = "RAYON_NUM_THREADS";
 
-/// Makes candle's CPU kernels single-threaded for the rest of this program, the parallelism
-/// being Assay's own (see the module documentation). candle reads [`CANDLE_THREADS_VAR`], which
-/// safe Rust cannot set in a running process, so when it is unset this replaces the process
-/// with itself (same pid, arguments, standard streams), the variable set to 1. A binary calls
-/// it before any other work. Returns without doing anything when the variable is already set
-/// (an explicit choice is kept; results do not depend on it), and returns the error if the
-/// program cannot be executed again.
-pub fn exec_with_candle_single_threaded() -> Result<(), Error> {
+/// The command that runs this program again — same executable, same arguments — with candle's
+/// CPU kernels single-threaded ([`CANDLE_THREADS_VAR`] = 1), the parallelism being Assay's own
+/// (see the module documentation); `None` when the variable is already set (an explicit choice
+/// is kept; results do not depend on it). candle reads the variable, which safe Rust cannot set
+/// in a running process, so a binary `exec`s this command (on Unix: same pid, same standard
+/// streams) before any other work. The library never replaces a process itself.
+pub fn candle_single_threaded_command() -> Result<Option<std::process::Command>, Error> {
     if std::env::var_os(CANDLE_THREADS_VAR).is_some() {
-        return Ok(());
+        return Ok(None);
     }
     let mut cmd = std::process::Command::new(std::env::current_exe().map_err(Error::Exec)?);
     cmd.args(std::env::args_os().skip(1))
         .env(CANDLE_THREADS_VAR, "1");
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        // `exec` returns only on failure.
-        Err(Error::Exec(cmd.exec()))
-    }
-    // Without exec, candle keeps its own threads: only speed differs.
-    #[cfg(not(unix))]
-    Ok(())
+    Ok(Some(cmd))
 }
 
 #[cfg(test)]

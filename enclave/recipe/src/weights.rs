@@ -12,7 +12,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::Error;
 use crate::config::ModelConfig;
-use crate::lora::{LoraLinear, TARGETS, adapter_for};
+use crate::lora::{LoraLinear, LoraSpec, TARGETS, adapter_for};
 use crate::model::{Layer, Qwen2};
 use crate::ops::FrozenWeight;
 use crate::rng::Rng;
@@ -29,21 +29,6 @@ pub enum BaseFormat {
     Q4_0,
     /// 8-bit, blocks of 32.
     Q8_0,
-}
-
-/// The adapters to train.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LoraSpec {
-    /// Rank r.
-    pub rank: usize,
-    /// Scale numerator α (the update is scaled by α/r).
-    pub alpha: f64,
-    /// Dropout on the adapters' input.
-    pub dropout: f32,
-    /// Module names from [`TARGETS`].
-    pub targets: Vec<String>,
-    /// Seed of the adapters' initialisation.
-    pub seed: u64,
 }
 
 fn weights_error(path: &Path, reason: impl Into<String>) -> Error {

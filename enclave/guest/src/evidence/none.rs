@@ -1,7 +1,7 @@
 //! The non-TEE fallback: no report at all. The job signs with the coordinator key and marks the
 //! result `tee: false`; the CLI output and the bundle say so.
 
-use assay_attestation::bundle::EvidenceKind;
+use assay_forge::EvidenceKind;
 
 use super::{Evidence, EvidenceProvider};
 use crate::Error;

@@ -6,10 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use assay_attestation::abi::{CertificateKind, parse_cert_table};
-use assay_attestation::bundle::EvidenceKind;
+use assay_forge::EvidenceKind;
 
-use super::{Evidence, EvidenceProvider};
+use super::{Evidence, EvidenceProvider, certificates_from_table};
 use crate::Error;
 
 /// The configfs-tsm report directory.
@@ -71,19 +70,7 @@ pub fn request(
             reason: "generation changed while reading: another process wrote inblob".into(),
         });
     }
-    let certificates = if table.is_empty() {
-        fallback.to_vec()
-    } else {
-        let mut entries = parse_cert_table(&table).map_err(Error::Attestation)?;
-        // VEK first, then ASK/ASVK, then ARK; other GUIDs are not needed for verification.
-        entries.retain(|e| !matches!(e.kind, CertificateKind::Other(_) | CertificateKind::Crl));
-        entries.sort_by_key(|e| match e.kind {
-            CertificateKind::Vcek | CertificateKind::Vlek => 0,
-            CertificateKind::Ask => 1,
-            _ => 2,
-        });
-        entries.into_iter().map(|e| e.der).collect()
-    };
+    let certificates = certificates_from_table(&table, fallback)?;
     Ok(Evidence {
         report,
         certificates,

@@ -1,0 +1,385 @@
+//! Verification of a bundle: every check an auditor needs, in order, each able to fail.
+//!
+//! `format` → `shares` → `data_root` → `result_signature` → `nonce` → `tee` → `report` →
+//! `binding` → `code_hash`. Without a TEE the last three are replaced by the coordinator check,
+//! and the bundle policy must say `allow_no_tee = true`.
+
+use alloy_primitives::{Address, B256, Signature};
+use assay_attestation::{Accepted, CheckLog, CheckOutcome, Verifier};
+
+use crate::Error;
+use crate::binding::{code_hash, result_report_data};
+use crate::eip712::signing_hash;
+use crate::format::{BUNDLE_FORMAT, Bundle, EvidenceKind};
+use crate::merkle::data_root;
+use crate::result::{Direction, Method};
+
+/// The checks, in the order they run.
+pub const BUNDLE_CHECKS: [&str; 9] = [
+    "format",
+    "shares",
+    "data_root",
+    "result_signature",
+    "nonce",
+    "tee",
+    "report",
+    "binding",
+    "code_hash",
+];
+
+/// How to verify bundles.
+#[derive(Clone, Debug)]
+pub struct BundleVerifier {
+    /// Verifies the SNP report: roots (name the test root for `simulated` bundles), time, CRLs
+    /// and policy.
+    pub report: Verifier,
+    /// Whether `none` bundles (no TEE, signed by the named coordinator) can pass at all; the
+    /// bundle policy's `allow_no_tee`, default `false`.
+    pub allow_no_tee: bool,
+    /// The nonce the caller expects (the Forge's); `None` skips the check and says so.
+    pub nonce: Option<B256>,
+    /// The coordinator address a `none` bundle must be signed by.
+    pub coordinator: Option<Address>,
+}
+
+/// A bundle that passed.
+#[derive(Debug)]
+pub struct VerifiedBundle {
+    /// Every check.
+    pub checks: Vec<CheckOutcome>,
+    /// The accepted report (absent without a TEE).
+    pub report: Option<Accepted>,
+    /// The EIP-712 digest that was signed.
+    pub digest: B256,
+}
+
+/// A bundle that failed.
+#[derive(Debug)]
+pub struct RejectedBundle {
+    /// The first failure.
+    pub error: Error,
+    /// Every check: passed, the failed one, not run.
+    pub checks: Vec<CheckOutcome>,
+}
+
+/// The bundle's checks, recorded in [`BUNDLE_CHECKS`] order.
+struct Log(CheckLog);
+
+impl Log {
+    fn pass(&mut self, check: &'static str, detail: impl Into<String>) {
+        self.0.pass(check, detail);
+    }
+    fn skip(&mut self, check: &'static str, detail: impl Into<String>) {
+        self.0.skip(check, detail);
+    }
+    fn fail(self, check: &'static str, error: Error) -> Box<RejectedBundle> {
+        let checks = self.0.fail(check, error.to_string(), &BUNDLE_CHECKS);
+        Box::new(RejectedBundle { error, checks })
+    }
+}
+
+fn mismatch(check: &'static str, expected: impl ToString, found: impl ToString) -> Error {
+    Error::BundleMismatch {
+        check,
+        expected: expected.to_string(),
+        found: found.to_string(),
+    }
+}
+
+/// The shares the rules give for the bundle's scores, compared entry by entry.
+fn check_shares(b: &Bundle) -> Result<String, Error> {
+    let r = &b.result;
+    let alloc = r
+        .allocation()
+        .map_err(|e| mismatch("shares", "an allocation", e))?;
+    // Every holder: (list, index, (the rules' bps, (address, the bundle's bps))).
+    let data = alloc.data.iter().map(|d| d.shares);
+    let listed = r.scores.iter().map(|s| (s.contributor, s.shares));
+    let compute = alloc.compute.iter().map(|c| c.shares);
+    let providers = r.compute.iter().map(|c| (c.provider, c.shares));
+    let holders = (data.zip(listed).enumerate().map(|(i, x)| ("scores", i, x))).chain(
+        compute
+            .zip(providers)
+            .enumerate()
+            .map(|(i, x)| ("compute", i, x)),
+    );
+    for (what, i, (want, (holder, got))) in holders {
+        if want == u32::from(got) {
+            continue;
+        }
+        return Err(mismatch(
+            "shares",
+            format!("{what}[{i}] ({holder}) to hold {want} bps"),
+            format!("{got} bps"),
+        ));
+    }
+    if alloc.unallocated_bps != u32::from(r.unallocated_bps) {
+        return Err(mismatch(
+            "shares",
+            format!("unallocated_bps {}", alloc.unallocated_bps),
+            r.unallocated_bps,
+        ));
+    }
+    if (r.method == Method::ExactLoo) != (r.groups == 0) {
+        return Err(mismatch(
+            "shares",
+            "groups = 0 exactly when the method is exact_loo",
+            format!("{:?} with {} groups", r.method, r.groups),
+        ));
+    }
+    Ok(format!(
+        "{} contributions and {} compute providers hold 10000 bps by the rules{}",
+        r.scores.len(),
+        r.compute.len(),
+        if alloc.no_positive_scores {
+            format!(
+                "; no contribution scored above 0, {} bps unallocated",
+                alloc.unallocated_bps
+            )
+        } else {
+            String::new()
+        }
+    ))
+}
+
+impl BundleVerifier {
+    /// Verifies `b`, running every check in order and stopping at the first failure.
+    pub fn verify(&self, b: &Bundle) -> Result<VerifiedBundle, Box<RejectedBundle>> {
+        let mut log = Log(CheckLog::default());
+        if b.format != BUNDLE_FORMAT {
+            return Err(log.fail("format", mismatch("format", BUNDLE_FORMAT, &b.format)));
+        }
+        if b.result.baseline_metric.name == "perplexity"
+            && b.result.baseline_metric.direction != Direction::LowerIsBetter
+        {
+            return Err(log.fail(
+                "format",
+                mismatch("format", "perplexity lower_is_better", "higher_is_better"),
+            ));
+        }
+        log.pass(
+            "format",
+            format!("{BUNDLE_FORMAT}, evidence {}", b.evidence.name()),
+        );
+
+        match check_shares(b) {
+            Ok(detail) => log.pass("shares", detail),
+            Err(e) => return Err(log.fail("shares", e)),
+        }
+
+        let listed = b
+            .result
+            .scores
+            .iter()
+            .map(|s| (s.contributor, s.content_hash));
+        let Some(root) = data_root(listed) else {
+            return Err(log.fail(
+                "data_root",
+                mismatch("data_root", "a contribution set", "none listed"),
+            ));
+        };
+        if root != b.result.data_root {
+            return Err(log.fail("data_root", mismatch("data_root", root, b.result.data_root)));
+        }
+        log.pass(
+            "data_root",
+            format!(
+                "{root} is the Merkle root of the {} listed contributions",
+                b.result.scores.len()
+            ),
+        );
+
+        let digest = signing_hash(&b.domain, &b.result);
+        let recovered = Signature::from_raw(&b.signature)
+            .map_err(|e| e.to_string())
+            .and_then(|s| {
+                if s.normalize_s().is_some() {
+                    return Err("s is in the upper half of the curve order (malleable)".to_owned());
+                }
+                s.recover_address_from_prehash(&digest)
+                    .map_err(|e| e.to_string())
+            });
+        match recovered {
+            Ok(a) if a == b.signer => log.pass(
+                "result_signature",
+                format!(
+                    "EIP-712 digest {digest} signed by {a} (chain {}, contract {})",
+                    b.domain.chain_id, b.domain.verifying_contract
+                ),
+            ),
+            Ok(a) => {
+                return Err(log.fail(
+                    "result_signature",
+                    mismatch(
+                        "result_signature",
+                        format!("signer {}", b.signer),
+                        format!("signature by {a}"),
+                    ),
+                ));
+            }
+            Err(e) => {
+                return Err(log.fail(
+                    "result_signature",
+                    mismatch(
+                        "result_signature",
+                        "a 65-byte secp256k1 signature r ‖ s ‖ v",
+                        e,
+                    ),
+                ));
+            }
+        }
+
+        match self.nonce {
+            Some(n) if n != b.result.nonce => {
+                return Err(log.fail("nonce", mismatch("nonce", n, b.result.nonce)));
+            }
+            Some(n) => log.pass("nonce", format!("{n} as expected")),
+            None => log.skip("nonce", "no expected nonce given"),
+        }
+
+        let tee_claims = (
+            b.evidence != EvidenceKind::None,
+            b.result.tee,
+            b.report.is_some(),
+        );
+        if tee_claims.0 != tee_claims.1 || tee_claims.0 != tee_claims.2 {
+            return Err(log.fail(
+                "tee",
+                mismatch(
+                    "tee",
+                    "evidence, the signed tee flag and the presence of a report to agree",
+                    format!(
+                        "evidence {}, tee {}, report {}",
+                        b.evidence.name(),
+                        b.result.tee,
+                        if b.report.is_some() {
+                            "present"
+                        } else {
+                            "absent"
+                        }
+                    ),
+                ),
+            ));
+        }
+        let report = match &b.report {
+            None => {
+                if !self.allow_no_tee {
+                    return Err(log.fail("tee", Error::TeeRequired));
+                }
+                match self.coordinator {
+                    None => return Err(log.fail("tee", Error::CoordinatorNotNamed)),
+                    Some(c) if c != b.signer => {
+                        return Err(log.fail("tee", mismatch("tee", format!("coordinator {c}"), format!("signer {}", b.signer))));
+                    }
+                    Some(c) => log.pass("tee", format!("NO TEE: signed by the named coordinator {c}; the policy allows results without a TEE")),
+                }
+                log.skip("report", "no TEE, no report");
+                log.skip("binding", "no TEE, no report");
+                let want = code_hash(&[0; 48], b.result.recipe_hash);
+                if want != b.result.code_hash {
+                    return Err(
+                        log.fail("code_hash", mismatch("code_hash", want, b.result.code_hash))
+                    );
+                }
+                log.pass(
+                    "code_hash",
+                    "keccak256(48 zero bytes ‖ recipe_hash): no measured launch",
+                );
+                return Ok(VerifiedBundle {
+                    checks: log.0.into_checks(),
+                    report: None,
+                    digest,
+                });
+            }
+            Some(r) => r,
+        };
+        log.pass("tee", format!("evidence {}", b.evidence.name()));
+
+        let certs: Result<Vec<_>, Error> = b
+            .certificates
+            .iter()
+            .enumerate()
+            .map(|(i, der)| {
+                assay_attestation::verify::Certificate::from_der(der, format!("certificates[{i}]"))
+                    .map_err(Error::Report)
+            })
+            .collect();
+        let accepted = match certs.map(|c| self.report.verify(report, &c)) {
+            Err(e) => return Err(log.fail("report", e)),
+            Ok(Err(rejected)) => return Err(log.fail("report", Error::Report(rejected.error))),
+            Ok(Ok(a)) => a,
+        };
+        let root_ok = match b.evidence {
+            EvidenceKind::Snp => accepted.amd_root,
+            EvidenceKind::Simulated => !accepted.amd_root,
+            EvidenceKind::None => unreachable!("handled above"),
+        };
+        if !root_ok {
+            return Err(log.fail(
+                "report",
+                mismatch(
+                    "report",
+                    format!(
+                        "a {} report to chain to {}",
+                        b.evidence.name(),
+                        if b.evidence == EvidenceKind::Snp {
+                            "AMD's root"
+                        } else {
+                            "a test root"
+                        }
+                    ),
+                    if accepted.amd_root {
+                        "AMD's root"
+                    } else {
+                        "a test root"
+                    },
+                ),
+            ));
+        }
+        log.pass(
+            "report",
+            format!(
+                "SNP report accepted ({:?}, {}; signature, chain, TCB and policy passed)",
+                accepted.product,
+                if accepted.amd_root {
+                    "AMD root"
+                } else {
+                    "test root named by the caller"
+                }
+            ),
+        );
+
+        let want = result_report_data(b.signer, digest, &b.enclave_x25519.0);
+        if want != accepted.report.report_data {
+            return Err(log.fail(
+                "binding",
+                mismatch(
+                    "binding",
+                    hex::encode(want),
+                    hex::encode(accepted.report.report_data),
+                ),
+            ));
+        }
+        log.pass(
+            "binding",
+            "REPORT_DATA = signer ‖ keccak256(digest ‖ x25519 key) ‖ zeros",
+        );
+
+        let want = code_hash(&accepted.report.measurement, b.result.recipe_hash);
+        if want != b.result.code_hash {
+            return Err(log.fail("code_hash", mismatch("code_hash", want, b.result.code_hash)));
+        }
+        log.pass(
+            "code_hash",
+            format!(
+                "keccak256(MEASUREMENT {} ‖ recipe_hash)",
+                hex::encode(accepted.report.measurement)
+            ),
+        );
+        Ok(VerifiedBundle {
+            checks: log.0.into_checks(),
+            report: Some(accepted),
+            digest,
+        })
+    }
+}

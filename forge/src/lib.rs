@@ -1,0 +1,44 @@
+//! The Forge protocol: what an evaluation is asked to do (the [`job::JobSpec`]), what it
+//! produces (the EvalResult with its scores and shares), how that is signed (EIP-712) and bound
+//! to an SNP report (REPORT_DATA, `code_hash`), and how anyone checks it (the attestation bundle
+//! and its verifier). Layout and schema: `docs/attestation.md`.
+//!
+//! - [`result`]: the EvalResult and its exact fixed-point numbers;
+//! - [`shares`]: scores to basis points by the Forge's rules;
+//! - [`merkle`]: `data_root`, the contribution set's OpenZeppelin-compatible Merkle root;
+//! - [`eip712`]: typed-data hashing and the Solidity ABI types;
+//! - [`binding`]: REPORT_DATA layouts and `code_hash`;
+//! - [`format`]: the bundle in JSON and CBOR;
+//! - [`policy`]: what a relying party accepts beyond the SNP policy (`allow_no_tee`);
+//! - [`check`]: every check an auditor runs;
+//! - [`job`]: the JobSpec, the one file that says what an enclave job is.
+
+#![forbid(unsafe_code)]
+
+pub mod binding;
+pub mod check;
+pub mod eip712;
+mod error;
+pub mod format;
+pub mod job;
+pub mod merkle;
+pub mod policy;
+pub mod result;
+pub mod shares;
+
+pub use error::Error;
+
+pub use check::{BUNDLE_CHECKS, BundleVerifier, RejectedBundle, VerifiedBundle};
+pub use format::{BUNDLE_FORMAT, Bundle, EvidenceKind};
+
+/// ABI-encoded calldata of `submitEvalResult(result, signature, report, certificates)`.
+pub fn calldata(b: &Bundle) -> Vec<u8> {
+    use alloy_sol_types::SolCall;
+    eip712::solidity::submitEvalResultCall {
+        result: eip712::to_sol(&b.result),
+        signature: b.signature.clone(),
+        report: b.report.clone().unwrap_or_default(),
+        certificates: b.certificates.clone(),
+    }
+    .abi_encode()
+}

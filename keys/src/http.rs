@@ -1,0 +1,116 @@
+//! The key-release protocol over HTTP: an axum server for the key service and a blocking ureq
+//! client for the enclave.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+
+use crate::Error;
+use crate::protocol::{Challenge, ErrorBody, KeyRequest, KeyResponse};
+use crate::service::KeyService;
+
+/// The router: `POST /v1/challenge`, `POST /v1/key`.
+pub fn router(service: Arc<KeyService>) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/challenge", post(challenge))
+        .route("/v1/key", post(key))
+        .with_state(service)
+}
+
+async fn challenge(State(s): State<Arc<KeyService>>) -> Json<Challenge> {
+    Json(s.challenge())
+}
+
+async fn key(
+    State(s): State<Arc<KeyService>>,
+    Json(request): Json<KeyRequest>,
+) -> Result<Json<KeyResponse>, (StatusCode, Json<ErrorBody>)> {
+    // Report verification is CPU work of ~0.3 ms: run it inline.
+    s.release(&request).map(Json).map_err(|e| {
+        (
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Json(ErrorBody {
+                check: e.check().to_owned(),
+                error: e.to_string(),
+            }),
+        )
+    })
+}
+
+/// Serves `service` on `listener` until the process ends.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    service: Arc<KeyService>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(service)).await
+}
+
+/// A blocking client of a key service at `base` (e.g. `http://127.0.0.1:8470`).
+#[derive(Clone, Debug)]
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// A client of the service at `base`.
+    pub fn new(base: &str) -> Client {
+        // A fresh connection per request: the exchange is two POSTs, and a pooled connection the
+        // server has meanwhile closed would fail a POST that ureq (rightly) does not retry.
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
+            .build()
+            .into();
+        Client {
+            base: base.trim_end_matches('/').to_owned(),
+            agent,
+        }
+    }
+
+    fn post<T: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<R, Error> {
+        let url = format!("{}{path}", self.base);
+        let transport = |reason: String| Error::Transport {
+            url: url.clone(),
+            reason,
+        };
+        let mut response = self
+            .agent
+            .post(&url)
+            .send_json(body)
+            .map_err(|e| transport(e.to_string()))?;
+        let status = response.status();
+        if status.is_success() {
+            return response
+                .body_mut()
+                .read_json()
+                .map_err(|e| transport(format!("unreadable answer: {e}")));
+        }
+        let refused: ErrorBody = response
+            .body_mut()
+            .read_json()
+            .map_err(|e| transport(format!("HTTP {status}, unreadable error: {e}")))?;
+        Err(Error::Refused {
+            check: refused.check,
+            reason: refused.error,
+        })
+    }
+
+    /// Asks for a nonce.
+    pub fn challenge(&self) -> Result<Challenge, Error> {
+        self.post("/v1/challenge", &serde_json::json!({}))
+    }
+
+    /// Sends the attested request.
+    pub fn request_key(&self, request: &KeyRequest) -> Result<KeyResponse, Error> {
+        self.post("/v1/key", request)
+    }
+}

@@ -1,0 +1,469 @@
+//! Bundles made by the enclave's sealing step with the simulated AMD-SP and the `none` provider:
+//! accepted when everything holds, rejected when any field is tampered, and a `none` bundle never
+//! passes a policy that requires a TEE.
+
+use alloy_primitives::{Address, B256};
+use assay_enclave::evidence::none::NoTee;
+use assay_enclave::identity::Signer;
+use assay_enclave::job::seal;
+use assay_forge::result::Wad;
+use assay_forge::{Bundle, BundleVerifier, eip712::Domain};
+use assay_tests::forge::{coordinator_key_file, sample_result};
+use assay_tests::sim::{InProcessSp, MEASUREMENT, sim_verifier};
+use serde_json::Value;
+
+fn domain() -> Domain {
+    Domain::assay(8453, Address::repeat_byte(0xf0))
+}
+
+fn sim_bundle(signer: &Signer) -> Bundle {
+    let result = sample_result(true, MEASUREMENT, &[0.184, 0.142, -0.02, 0.052]);
+    seal(
+        result,
+        &domain(),
+        &InProcessSp::new(MEASUREMENT),
+        signer,
+        [0x42; 32],
+    )
+    .unwrap()
+}
+
+fn verifier() -> BundleVerifier {
+    BundleVerifier {
+        report: sim_verifier(),
+        allow_no_tee: false,
+        nonce: Some(B256::repeat_byte(0x99)),
+        coordinator: None,
+    }
+}
+
+fn failed_check(v: &BundleVerifier, b: &Bundle) -> &'static str {
+    let r = v.verify(b).expect_err("must be rejected");
+    r.checks
+        .iter()
+        .find(|c| matches!(c.status, assay_attestation::Status::Fail(_)))
+        .unwrap()
+        .check
+}
+
+#[test]
+fn simulated_bundle_verifies_in_json_and_cbor() {
+    let b = sim_bundle(&Signer::generate());
+    let ok = verifier().verify(&b).unwrap();
+    assert!(
+        ok.checks
+            .iter()
+            .all(|c| matches!(c.status, assay_attestation::Status::Pass(_)))
+    );
+    assert_eq!(ok.checks.len(), assay_forge::BUNDLE_CHECKS.len());
+    let json = b.to_json();
+    let cbor = b.to_cbor();
+    assert!(
+        cbor.len() < json.len() * 2 / 3,
+        "CBOR {} vs JSON {}",
+        cbor.len(),
+        json.len()
+    );
+    for bytes in [json.as_bytes(), &cbor[..]] {
+        let back = Bundle::parse(bytes, "test").unwrap();
+        assert_eq!(back, b);
+        verifier().verify(&back).unwrap();
+    }
+    // Shares sum to 10000 and the negative score holds 0.
+    let r = &b.result;
+    let total: u32 = r.scores.iter().map(|s| u32::from(s.shares)).sum::<u32>()
+        + r.compute.iter().map(|c| u32::from(c.shares)).sum::<u32>();
+    assert_eq!(total, 10000);
+    assert_eq!(r.scores[2].shares, 0);
+}
+
+#[test]
+fn simulated_bundle_needs_the_test_root_named() {
+    let b = sim_bundle(&Signer::generate());
+    let mut v = verifier();
+    v.report.trust = assay_attestation::verify::TrustStore::amd();
+    assert_eq!(failed_check(&v, &b), "report");
+    let e = v.verify(&b).unwrap_err().error;
+    assert_eq!(e.kind(), "chain", "{e}");
+}
+
+/// Every leaf of the bundle's JSON, as a JSON pointer.
+fn leaves(v: &Value, path: String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .for_each(|(k, v)| leaves(v, format!("{path}/{k}"), out)),
+        Value::Array(a) if !a.is_empty() => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| leaves(v, format!("{path}/{i}"), out)),
+        _ => out.push(path),
+    }
+}
+
+/// A different value of the same JSON type.
+fn tamper(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Bool(b) => vec![Value::Bool(!b)],
+        Value::Number(n) => vec![Value::from(n.as_u64().unwrap_or(0) + 1)],
+        Value::Null => vec![Value::String("0x00".into())],
+        Value::Array(_) => vec![Value::Array(vec![])],
+        Value::String(s) => {
+            let mut out = Vec::new();
+            if let Some(hex) = s.strip_prefix("0x").filter(|h| !h.is_empty()) {
+                // Flip the first, a middle and the last hex digit; in long values (the report,
+                // certificates, signature) 32 digits spread over the whole value.
+                let mut at: Vec<usize> = vec![0, hex.len() / 2, hex.len() - 1];
+                if hex.len() > 64 {
+                    at.extend((1..32).map(|i| i * hex.len() / 32));
+                }
+                for at in at {
+                    let mut h: Vec<u8> = hex.bytes().collect();
+                    h[at] = if h[at] == b'0' { b'1' } else { b'0' };
+                    out.push(Value::String(format!(
+                        "0x{}",
+                        String::from_utf8(h).unwrap()
+                    )));
+                }
+            } else if let Ok(w) = s.parse::<Wad>() {
+                out.push(Value::String(Wad(w.0 + 1).to_string()));
+            } else {
+                out.push(Value::String(format!("{s}x")));
+            }
+            out
+        }
+        Value::Object(_) => vec![Value::Null],
+    }
+}
+
+#[test]
+fn every_tampered_field_is_rejected() {
+    let b = sim_bundle(&Signer::generate());
+    let original: Value = serde_json::from_str(&b.to_json()).unwrap();
+    let mut paths = Vec::new();
+    leaves(&original, String::new(), &mut paths);
+    assert!(paths.len() > 40, "{paths:?}");
+    let v = verifier();
+    let mut tried = 0;
+    for path in &paths {
+        for value in tamper(original.pointer(path).unwrap()) {
+            let mut t = original.clone();
+            *t.pointer_mut(path).unwrap() = value.clone();
+            let text = serde_json::to_string(&t).unwrap();
+            tried += 1;
+            if let Ok(bundle) = Bundle::parse(text.as_bytes(), "tampered") {
+                assert!(v.verify(&bundle).is_err(), "{path} = {value} was accepted");
+            }
+        }
+    }
+    assert!(tried > 100);
+}
+
+#[test]
+fn checks_beyond_the_signature_catch_what_a_signer_could_get_wrong() {
+    let signer = Signer::generate();
+    let sp = InProcessSp::new(MEASUREMENT);
+    let v = verifier();
+    let base = sample_result(true, MEASUREMENT, &[0.184, 0.142, 0.071, 0.052]);
+
+    // Shares not by the rules (the seed's rounded example), properly signed.
+    let mut r = base.clone();
+    for (s, bps) in r.scores.iter_mut().zip([3485, 2686, 1343, 986]) {
+        s.shares = bps;
+    }
+    let b = seal(r, &domain(), &sp, &signer, [0; 32]).unwrap();
+    assert_eq!(failed_check(&v, &b), "shares");
+
+    // data_root that is not the root of the listed contributions.
+    let mut r = base.clone();
+    r.data_root = B256::repeat_byte(1);
+    assert_eq!(
+        failed_check(&v, &seal(r, &domain(), &sp, &signer, [0; 32]).unwrap()),
+        "data_root"
+    );
+
+    // code_hash of another measurement.
+    let r = sample_result(true, [0x11; 48], &[0.184, 0.142, 0.071, 0.052]);
+    assert_eq!(
+        failed_check(&v, &seal(r, &domain(), &sp, &signer, [0; 32]).unwrap()),
+        "code_hash"
+    );
+
+    // A report that binds a different result (spliced from another bundle).
+    let a = seal(base.clone(), &domain(), &sp, &signer, [0; 32]).unwrap();
+    let mut other = base.clone();
+    other.forge_id = B256::repeat_byte(2);
+    let c = seal(other, &domain(), &sp, &signer, [0; 32]).unwrap();
+    let mut spliced = a.clone();
+    spliced.report = c.report.clone();
+    assert_eq!(failed_check(&v, &spliced), "binding");
+
+    // Another signer's signature over the same result.
+    let mut wrong = a.clone();
+    wrong.signer = Signer::generate().address();
+    assert_eq!(failed_check(&v, &wrong), "result_signature");
+
+    // High-s twin of a valid signature (malleability) is refused.
+    let mut high = a.clone();
+    let mut sig = high.signature.to_vec();
+    let n = alloy_primitives::U256::from_str_radix(
+        "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",
+        16,
+    )
+    .unwrap();
+    let s = alloy_primitives::U256::from_be_slice(&sig[32..64]);
+    sig[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
+    sig[64] ^= 1;
+    high.signature = sig.into();
+    assert_eq!(failed_check(&v, &high), "result_signature");
+
+    // Wrong nonce expected.
+    let mut v2 = verifier();
+    v2.nonce = Some(B256::repeat_byte(0x98));
+    assert_eq!(failed_check(&v2, &a), "nonce");
+    v2.nonce = None;
+    let ok = v2.verify(&a).unwrap();
+    assert!(
+        ok.checks.iter().any(
+            |c| c.check == "nonce" && matches!(c.status, assay_attestation::Status::Skipped(_))
+        )
+    );
+
+    // The measurement is not the policy's.
+    let r = sample_result(true, [0x11; 48], &[0.1]);
+    let b = seal(
+        r,
+        &domain(),
+        &InProcessSp::new([0x11; 48]),
+        &signer,
+        [0; 32],
+    )
+    .unwrap();
+    let e = v.verify(&b).unwrap_err().error;
+    assert_eq!(e.kind(), "policy", "{e}");
+
+    // A debug guest.
+    let mut debug = InProcessSp::new(MEASUREMENT);
+    debug.0.policy |= 1 << 19;
+    let b = seal(base.clone(), &domain(), &debug, &signer, [0; 32]).unwrap();
+    assert_eq!(v.verify(&b).unwrap_err().error.kind(), "policy");
+
+    // A simulated report relabelled as a real one.
+    let mut relabelled = a.clone();
+    relabelled.evidence = assay_forge::EvidenceKind::Snp;
+    assert_eq!(failed_check(&v, &relabelled), "report");
+}
+
+#[test]
+fn no_tee_bundles_never_pass_a_policy_that_requires_a_tee() {
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = Signer::load(&coordinator_key_file(dir.path())).unwrap();
+    let r = sample_result(false, [0; 48], &[0.2, 0.1]);
+    let b = seal(r.clone(), &domain(), &NoTee, &coordinator, [0; 32]).unwrap();
+    assert!(!b.result.tee && b.report.is_none());
+
+    let mut v = verifier();
+    v.coordinator = Some(coordinator.address());
+    let e = v.verify(&b).unwrap_err().error.to_string();
+    assert!(e.contains("requires a TEE"), "{e}");
+    assert_eq!(failed_check(&v, &b), "tee");
+
+    v.allow_no_tee = true;
+    v.verify(&b).unwrap();
+    v.coordinator = None;
+    assert_eq!(failed_check(&v, &b), "tee");
+    v.coordinator = Some(Address::repeat_byte(3));
+    assert_eq!(failed_check(&v, &b), "tee");
+    v.coordinator = Some(coordinator.address());
+
+    // Claiming a TEE without a report is inconsistent, whatever the signature.
+    let mut claimed = b.clone();
+    claimed.evidence = assay_forge::EvidenceKind::Simulated;
+    assert_eq!(failed_check(&v, &claimed), "tee");
+
+    // A TEE result cannot be sealed by the none provider, nor the reverse.
+    assert!(
+        seal(
+            r.clone(),
+            &domain(),
+            &InProcessSp::new(MEASUREMENT),
+            &coordinator,
+            [0; 32]
+        )
+        .is_err()
+    );
+    let mut t = r;
+    t.tee = true;
+    assert!(seal(t, &domain(), &NoTee, &coordinator, [0; 32]).is_err());
+}
+
+#[test]
+fn bundle_format_errors_name_the_problem() {
+    let b = sim_bundle(&Signer::generate());
+    let mut v: Value = serde_json::from_str(&b.to_json()).unwrap();
+    v["format"] = "assay-attestation-bundle/9".into();
+    let e = Bundle::parse(v.to_string().as_bytes(), "x.json")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("x.json") && e.contains("bundle/9"), "{e}");
+    let e = Bundle::parse(b"{\"format\": 1}", "y.json")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("y.json") && e.contains("JSON"), "{e}");
+    let e = Bundle::parse(&[0xff, 0x00], "z.cbor")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("z.cbor") && e.contains("CBOR"), "{e}");
+    let mut v: Value = serde_json::from_str(&b.to_json()).unwrap();
+    v["result"]["scores"][0]["score"] = "0.1234567890123456789".into();
+    let e = Bundle::parse(v.to_string().as_bytes(), "w.json")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("18 fraction digits"), "{e}");
+}
+
+/// Checks `value` against the subset of JSON Schema that docs/attestation-bundle.schema.json
+/// uses (type, const, enum, pattern, required, additionalProperties, items, $ref, oneOf,
+/// minimum/maximum), so the published schema cannot drift from what the enclave writes.
+fn conforms(schema: &Value, root: &Value, value: &Value, at: &str) -> Result<(), String> {
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => root.pointer(r.trim_start_matches('#')).unwrap(),
+        None => schema,
+    };
+    if let Some(options) = schema.get("oneOf").and_then(Value::as_array) {
+        let ok = options
+            .iter()
+            .filter(|s| conforms(s, root, value, at).is_ok())
+            .count();
+        return if ok == 1 {
+            Ok(())
+        } else {
+            Err(format!("{at}: {ok} oneOf branches match"))
+        };
+    }
+    if let Some(c) = schema.get("const") {
+        if c != value {
+            return Err(format!("{at}: {value} != const {c}"));
+        }
+    }
+    if let Some(e) = schema.get("enum").and_then(Value::as_array) {
+        if !e.contains(value) {
+            return Err(format!("{at}: {value} not in enum"));
+        }
+    }
+    let ty = schema.get("type").and_then(Value::as_str);
+    let type_ok = match ty {
+        None => true,
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_u64() || value.is_i64(),
+        Some("boolean") => value.is_boolean(),
+        Some("null") => value.is_null(),
+        Some(t) => return Err(format!("schema type {t} not handled")),
+    };
+    if !type_ok {
+        return Err(format!("{at}: {value} is not {ty:?}"));
+    }
+    if let (Some(p), Some(s)) = (
+        schema.get("pattern").and_then(Value::as_str),
+        value.as_str(),
+    ) {
+        // The schema's patterns are anchored hex/decimal shapes; check them without a regex crate.
+        let ok = match p {
+            "^0x[0-9a-fA-F]{64}$" => {
+                s.len() == 66 && s.starts_with("0x") && hex::decode(&s[2..]).is_ok()
+            }
+            "^0x[0-9a-fA-F]{40}$" => {
+                s.len() == 42 && s.starts_with("0x") && hex::decode(&s[2..]).is_ok()
+            }
+            "^0x[0-9a-fA-F]{130}$" => s.len() == 132 && hex::decode(&s[2..]).is_ok(),
+            "^0x[0-9a-fA-F]{2368}$" => s.len() == 2370 && hex::decode(&s[2..]).is_ok(),
+            "^0x([0-9a-fA-F]{2})+$" => {
+                s.len() > 2 && s.starts_with("0x") && hex::decode(&s[2..]).is_ok()
+            }
+            "^-?[0-9]+(\\.[0-9]{1,18})?$" => s.parse::<Wad>().is_ok(),
+            other => return Err(format!("pattern {other} not handled")),
+        };
+        if !ok {
+            return Err(format!("{at}: {s} does not match {p}"));
+        }
+    }
+    if let (Some(min), Some(n)) = (
+        schema.get("minimum").and_then(Value::as_i64),
+        value.as_i64(),
+    ) {
+        if n < min {
+            return Err(format!("{at}: {n} < {min}"));
+        }
+    }
+    if let (Some(max), Some(n)) = (
+        schema.get("maximum").and_then(Value::as_i64),
+        value.as_i64(),
+    ) {
+        if n > max {
+            return Err(format!("{at}: {n} > {max}"));
+        }
+    }
+    if let Some(obj) = value.as_object().filter(|_| ty == Some("object")) {
+        let props = schema["properties"].as_object().unwrap();
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        for key in obj.keys() {
+            if !props.contains_key(key) {
+                return Err(format!("{at}/{key}: not in the schema"));
+            }
+        }
+        for key in &required {
+            if !obj.contains_key(*key) {
+                return Err(format!("{at}/{key}: required but absent"));
+            }
+        }
+        for (key, v) in obj {
+            conforms(&props[key], root, v, &format!("{at}/{key}"))?;
+        }
+    }
+    if let (Some(items), Some(a)) = (schema.get("items"), value.as_array()) {
+        for (i, v) in a.iter().enumerate() {
+            conforms(items, root, v, &format!("{at}/{i}"))?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn bundles_conform_to_the_published_schema() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/attestation-bundle.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = Signer::load(&coordinator_key_file(dir.path())).unwrap();
+    let none = seal(
+        sample_result(false, [0; 48], &[0.2, -0.1]),
+        &domain(),
+        &NoTee,
+        &coordinator,
+        [0; 32],
+    )
+    .unwrap();
+    for b in [sim_bundle(&Signer::generate()), none] {
+        let v: Value = serde_json::from_str(&b.to_json()).unwrap();
+        conforms(&schema, &schema, &v, "").unwrap();
+    }
+    // The checker itself rejects what the schema forbids.
+    let mut v: Value = serde_json::from_str(&sim_bundle(&Signer::generate()).to_json()).unwrap();
+    v["extra"] = 1.into();
+    assert!(conforms(&schema, &schema, &v, "").is_err());
+    v.as_object_mut().unwrap().remove("extra");
+    v["result"]["scores"][0]["shares"] = 10001.into();
+    assert!(conforms(&schema, &schema, &v, "").is_err());
+}

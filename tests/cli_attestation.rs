@@ -1,0 +1,351 @@
+//! `assay verify attestation`, `assay relay calldata` and `assay keys`: exit codes, the failed
+//! check named on stderr, JSON output, and every unusable input named.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use alloy_primitives::{Address, B256};
+use assay_enclave::evidence::none::NoTee;
+use assay_enclave::identity::Signer;
+use assay_enclave::job::seal;
+use assay_forge::eip712::Domain;
+use assay_forge::result::EvalResult;
+use assay_tests::forge::sample_result;
+use assay_tests::paths::{bin, sim_dir};
+use assay_tests::sim::{InProcessSp, MEASUREMENT};
+
+fn assay(args: &[&str]) -> Output {
+    Command::new(bin("assay"))
+        .args(args)
+        .output()
+        .expect("assay runs")
+}
+
+fn sim(file: &str) -> String {
+    sim_dir().join(file).display().to_string()
+}
+
+/// A one-contribution result (8500 bps to it, 1500 to compute), as the enclave makes it.
+fn result(tee: bool) -> EvalResult {
+    sample_result(tee, if tee { MEASUREMENT } else { [0; 48] }, &[0.01])
+}
+
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let domain = Domain::assay(1, Address::repeat_byte(0xfc));
+        let signer = Signer::generate();
+        let b = seal(
+            result(true),
+            &domain,
+            &InProcessSp::new(MEASUREMENT),
+            &signer,
+            [1; 32],
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("sim.json"), b.to_json()).unwrap();
+        std::fs::write(dir.path().join("sim.cbor"), b.to_cbor()).unwrap();
+        let key = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+        std::fs::write(dir.path().join("coordinator.key"), key).unwrap();
+        let coordinator = Signer::load(&dir.path().join("coordinator.key")).unwrap();
+        let n = seal(result(false), &domain, &NoTee, &coordinator, [0; 32]).unwrap();
+        std::fs::write(dir.path().join("none.json"), n.to_json()).unwrap();
+        std::fs::write(
+            dir.path().join("policy.toml"),
+            format!("measurements = [\"{}\"]\n", hex::encode(MEASUREMENT)),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("no-tee.toml"), "allow_no_tee = true\n").unwrap();
+        Files { dir }
+    }
+    fn p(&self, f: &str) -> String {
+        self.dir.path().join(f).display().to_string()
+    }
+}
+
+#[test]
+fn verify_attestation_accepts_and_names_failed_checks() {
+    let f = Files::new();
+    let nonce = B256::repeat_byte(0x99).to_string();
+    let root = sim("ark.pem");
+    for bundle in ["sim.json", "sim.cbor"] {
+        let o = assay(&[
+            "verify",
+            "attestation",
+            &f.p(bundle),
+            "--trust-root",
+            &root,
+            "--policy",
+            &f.p("policy.toml"),
+            "--nonce",
+            &nonce,
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("accepted: TEE (simulated)") && out.contains("nonce checked"),
+            "{out}"
+        );
+        // The score vector follows: the one contributor with 8500 bps, compute with 1500.
+        assert!(
+            out.contains("baseline perplexity 12.25")
+                && out.contains("0x1111111111111111111111111111111111111111")
+                && out.contains("8500")
+                && out.contains("1500"),
+            "{out}"
+        );
+    }
+    // JSON: every check listed.
+    let o = assay(&[
+        "verify",
+        "attestation",
+        &f.p("sim.json"),
+        "--trust-root",
+        &root,
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["checks"].as_array().unwrap().len(), 9);
+    assert_eq!(v["checks"][4]["status"], "skipped");
+
+    // Without the test root named, the chain fails; wrong nonce; wrong measurement.
+    let cases: [(&[&str], &str); 3] = [
+        (&[], "report check failed"),
+        (
+            &["--trust-root", &root, "--nonce", &B256::ZERO.to_string()],
+            "nonce check failed",
+        ),
+        (
+            &["--trust-root", &root, "--reference", &f.p("missing.toml")],
+            "missing.toml",
+        ),
+    ];
+    for (extra, says) in cases {
+        let mut args = vec!["verify", "attestation", "/dev/null"];
+        let path = f.p("sim.json");
+        args[2] = &path;
+        args.extend_from_slice(extra);
+        let o = assay(&args);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{extra:?}: {err}");
+    }
+    let mut tampered: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f.p("sim.json")).unwrap()).unwrap();
+    tampered["result"]["scores"][0]["shares"] = 9999.into();
+    std::fs::write(f.p("tampered.json"), tampered.to_string()).unwrap();
+    let o = assay(&[
+        "verify",
+        "attestation",
+        &f.p("tampered.json"),
+        "--trust-root",
+        &root,
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["accepted"], false);
+    assert_eq!(v["error"]["check"], "shares");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("shares check failed"));
+
+    // Unusable files are named.
+    std::fs::write(f.p("junk.json"), "{ not json").unwrap();
+    for (file, says) in [("junk.json", "junk.json"), ("absent.json", "absent.json")] {
+        let o = assay(&["verify", "attestation", &f.p(file)]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(says));
+    }
+}
+
+#[test]
+fn no_tee_bundles_pass_only_a_permissive_policy_with_the_coordinator_named() {
+    let f = Files::new();
+    let coordinator = Signer::load(&PathBuf::from(f.p("coordinator.key")))
+        .unwrap()
+        .address()
+        .to_string();
+    let o = assay(&[
+        "verify",
+        "attestation",
+        &f.p("none.json"),
+        "--coordinator",
+        &coordinator,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("requires a TEE"));
+    let o = assay(&[
+        "verify",
+        "attestation",
+        &f.p("none.json"),
+        "--policy",
+        &f.p("no-tee.toml"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--coordinator"));
+    let o = assay(&[
+        "verify",
+        "attestation",
+        &f.p("none.json"),
+        "--policy",
+        &f.p("no-tee.toml"),
+        "--coordinator",
+        &coordinator,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("NO TEE"));
+}
+
+#[test]
+fn relay_calldata_starts_with_the_selector() {
+    let f = Files::new();
+    let o = assay(&["relay", "calldata", &f.p("sim.json")]);
+    assert_eq!(o.status.code(), Some(0));
+    let hex = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    let selector = &alloy_primitives::keccak256(
+        "submitEvalResult((bytes32,bytes32,bytes32,bytes32,bytes32,bool,uint8,uint32,(string,bool,int256),(address,bytes32,int256,uint16)[],uint16,(address,uint64,uint16)[],uint16),bytes,bytes,bytes[])",
+    )[..4];
+    assert!(
+        hex.starts_with(&format!("0x{}", hex::encode(selector))),
+        "{hex}"
+    );
+    let o = assay(&["relay", "calldata", &f.p("absent.json")]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn keys_new_encrypt_and_serve() {
+    let f = Files::new();
+    let key = f.p("holdout.key");
+    let o = assay(&["keys", "new", &key]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = assay(&["keys", "new", &key]);
+    assert_eq!(o.status.code(), Some(1), "never overwrites a key");
+    std::fs::write(
+        f.p("holdout.jsonl"),
+        "{\"prompt\": \"p\", \"answer\": \"a\"}\n",
+    )
+    .unwrap();
+    let o = assay(&[
+        "keys",
+        "encrypt",
+        &f.p("holdout.jsonl"),
+        "--key",
+        &key,
+        "--out",
+        &f.p("h.enc"),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let data_key = assay_keys::DataKey::load(Path::new(&key)).unwrap();
+    let sealed = std::fs::read(f.p("h.enc")).unwrap();
+    assert_eq!(
+        &assay_keys::holdout::decrypt(&sealed, &data_key).unwrap()[..],
+        b"{\"prompt\": \"p\", \"answer\": \"a\"}\n"
+    );
+    let o = assay(&[
+        "keys",
+        "encrypt",
+        &f.p("holdout.jsonl"),
+        "--key",
+        &f.p("holdout.jsonl"),
+        "--out",
+        &f.p("x"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("64 hex digits"));
+    assert!(!Path::new(&f.p("x")).exists());
+
+    // Malformed resources are named by clap (exit 2).
+    for bad in ["noequals", "=file"] {
+        let o = assay(&["keys", "serve", "--resource", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(bad), "{bad}");
+    }
+    // A service without an expected measurement would release to any guest: refused.
+    let resource = format!("holdout={key}");
+    let o = assay(&[
+        "keys",
+        "serve",
+        "--resource",
+        &resource,
+        "--trust-root",
+        &sim("ark.pem"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("measurement"));
+
+    let mut child = Command::new(bin("assay"))
+        .args([
+            "keys",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--resource",
+            &resource,
+            "--policy",
+            &f.p("policy.toml"),
+            "--trust-root",
+            &sim("ark.pem"),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let client = assay_keys::http::Client::new(&url);
+    let release = assay_keys::wrap::ReleaseKey::generate();
+    let enclave = Address::repeat_byte(7);
+    let nonce = client.challenge().unwrap().nonce;
+    let data = assay_forge::binding::key_release_report_data(&nonce, &release.public(), enclave);
+    let request = assay_keys::protocol::KeyRequest {
+        resource: "holdout".into(),
+        nonce,
+        enclave,
+        x25519: release.public(),
+        report: InProcessSp::new(MEASUREMENT).report(data),
+        certificates: InProcessSp::new(MEASUREMENT)
+            .certificates()
+            .iter()
+            .map(hex::encode)
+            .collect(),
+    };
+    let got = client.request_key(&request);
+    child.kill().unwrap();
+    let _ = child.wait();
+    let wrapped = got.unwrap().wrapped;
+    assert_eq!(
+        release
+            .unwrap_key(&wrapped, &nonce, "holdout")
+            .unwrap()
+            .id(),
+        data_key.id()
+    );
+}

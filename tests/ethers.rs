@@ -1,0 +1,99 @@
+//! EIP-712 digests, signatures and `submitEvalResult` calldata, byte for byte against ethers v6
+//! (npm, installed by `scripts/test` into `$ASSAY_ETHERS`, run with node).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use alloy_primitives::Address;
+use assay_enclave::evidence::none::NoTee;
+use assay_enclave::identity::Signer;
+use assay_enclave::job::seal;
+use assay_forge::eip712::{Domain, struct_hash, type_string};
+use assay_forge::{Bundle, calldata};
+use assay_tests::forge::{COORDINATOR_KEY, coordinator_key_file, sample_result};
+use assay_tests::sim::{InProcessSp, MEASUREMENT};
+use serde_json::Value;
+
+fn ethers() -> Option<PathBuf> {
+    match std::env::var_os("ASSAY_ETHERS") {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => {
+            assert!(
+                std::env::var_os("ASSAY_REQUIRE_ETHERS").is_none(),
+                "ASSAY_REQUIRE_ETHERS is set but ASSAY_ETHERS is not"
+            );
+            eprintln!(
+                "SKIPPED: set ASSAY_ETHERS to a folder with node_modules/ethers (scripts/test does)"
+            );
+            None
+        }
+    }
+}
+
+fn oracle(dir: &std::path::Path, bundle: &Bundle) -> Value {
+    let path = dir.join("bundle.json");
+    std::fs::write(&path, bundle.to_json()).unwrap();
+    let o = Command::new("node")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/ethers_oracle.js"))
+        .arg(&path)
+        .arg(format!("0x{COORDINATOR_KEY}"))
+        .env("NODE_PATH", ethers().unwrap().join("node_modules"))
+        .output()
+        .expect("node runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn eip712_and_calldata_match_ethers() {
+    if ethers().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let signer = Signer::load(&coordinator_key_file(dir.path())).unwrap();
+    let cases = [
+        (false, vec![0.184, 0.142, 0.071, 0.052], 1u64),
+        (false, vec![-0.5, 0.0, -1e-18], 8453),
+        (true, vec![0.3, -0.01, 12.75, 1e-9, 0.0], 11155111),
+    ];
+    for (tee, scores, chain) in cases {
+        let domain = Domain::assay(chain, Address::repeat_byte(0xab));
+        let measurement = if tee { MEASUREMENT } else { [0; 48] };
+        let result = sample_result(tee, measurement, &scores);
+        let bundle = if tee {
+            seal(
+                result,
+                &domain,
+                &InProcessSp::new(MEASUREMENT),
+                &signer,
+                [5; 32],
+            )
+            .unwrap()
+        } else {
+            seal(result, &domain, &NoTee, &signer, [0; 32]).unwrap()
+        };
+        let js = oracle(dir.path(), &bundle);
+        let s = |k: &str| js[k].as_str().unwrap().to_owned();
+        assert_eq!(s("encode_type"), type_string());
+        assert_eq!(s("domain_separator"), domain.separator().to_string());
+        assert_eq!(s("struct_hash"), struct_hash(&bundle.result).to_string());
+        assert_eq!(
+            s("digest"),
+            assay_forge::eip712::signing_hash(&domain, &bundle.result).to_string()
+        );
+        assert_eq!(
+            s("address").to_lowercase(),
+            signer.address().to_string().to_lowercase()
+        );
+        assert_eq!(
+            s("signature"),
+            bundle.signature.to_string(),
+            "RFC 6979 signatures are equal"
+        );
+        assert_eq!(s("recovered"), bundle.signer.to_checksum(None));
+        assert_eq!(
+            s("calldata"),
+            format!("0x{}", hex::encode(calldata(&bundle)))
+        );
+    }
+}
