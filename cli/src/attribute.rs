@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use assay_attribution::recipe_trial::{RecipeTrial, group};
-use assay_attribution::stratified::{Method, attribute};
+use assay_attribution::stratified::attribute;
 use assay_forge::shares::{ComputeProvider, allocate};
 use assay_recipe::recipe::Recipe;
 use assay_recipe::threads::Threads;
@@ -105,8 +105,8 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, Error> {
     };
     if a.json {
         let out = json!({
-            "method": match result.method { Method::ExactLoo => "exact_loo", Method::StratifiedLoo { .. } => "stratified_loo" },
-            "groups": match result.method { Method::ExactLoo => None, Method::StratifiedLoo { groups } => Some(groups) },
+            "method": result.method(),
+            "groups": result.groups,
             "recipe_hash": trial.recipe.hash(),
             "baseline_metric": {"name": "perplexity", "value": result.baseline, "direction": direction},
             "scores": alloc.data.iter().map(|d| json!({"contributor": d.contributor, "score": d.score, "shares": d.shares})).collect::<Vec<_>>(),
@@ -117,9 +117,9 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, Error> {
         });
         println!("{}", serde_json::to_string_pretty(&out).expect("json"));
     } else {
-        let method = match result.method {
-            Method::ExactLoo => "exact leave-one-out".to_owned(),
-            Method::StratifiedLoo { groups } => {
+        let method = match result.groups {
+            None => "exact leave-one-out".to_owned(),
+            Some(groups) => {
                 format!(
                     "stratified leave-groups-out calibrating a first-order estimate ({groups} groups; approximate)"
                 )

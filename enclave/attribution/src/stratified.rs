@@ -18,35 +18,35 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use std::num::NonZeroUsize;
+
+use assay_forge::result::Method;
 
 use crate::Error;
 use crate::engine::{FirstOrder, LooMetrics, Progress, leave_one_out, run_subsets, scores};
 
-/// How a score vector was computed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "method")]
-pub enum Method {
-    /// One training per contribution left out.
-    ExactLoo,
-    /// One training per group left out, calibrating a first-order estimate.
-    StratifiedLoo {
-        /// Number of groups.
-        groups: usize,
-    },
-}
-
 /// A score vector and how it was made.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Attribution {
-    /// The method.
-    pub method: Method,
+    /// The groups left out, one training each, calibrating a first-order estimate (the
+    /// stratified approximation); `None` for exact leave-one-out, one training per contribution.
+    pub groups: Option<NonZeroUsize>,
     /// Metric with every contribution.
     pub baseline: f64,
     /// Scores, oriented: positive means the contribution helped.
     pub scores: Vec<f64>,
     /// Trainings taken from the journal.
     pub resumed: usize,
+}
+
+impl Attribution {
+    /// The method, as the Forge's EvalResult names it.
+    pub fn method(&self) -> Method {
+        match self.groups {
+            None => Method::ExactLoo,
+            Some(_) => Method::StratifiedLoo,
+        }
+    }
 }
 
 /// The groups of the stratification rule (see the module documentation): by `estimate`
@@ -126,7 +126,7 @@ pub fn attribute<T: FirstOrder>(
     if n <= threshold.max(1) {
         let m = leave_one_out(trial, workers, journal, progress)?;
         return Ok(Attribution {
-            method: Method::ExactLoo,
+            groups: None,
             baseline: m.baseline,
             scores: scores(&m, lower_is_better),
             resumed: m.resumed,
@@ -148,9 +148,7 @@ pub fn attribute<T: FirstOrder>(
     );
     let out = calibrate(&groups, &group_scores, &estimate, sizes);
     Ok(Attribution {
-        method: Method::StratifiedLoo {
-            groups: groups.len(),
-        },
+        groups: NonZeroUsize::new(groups.len()),
         baseline: r[0],
         scores: out,
         resumed,

@@ -4,7 +4,7 @@
 use assay_attribution::engine::leave_one_out;
 use assay_attribution::engine::scores;
 use assay_attribution::recipe_trial::{RecipeTrial, group};
-use assay_attribution::stratified::{Method, attribute};
+use assay_attribution::stratified::attribute;
 use assay_forge::shares::apportion;
 use assay_recipe::data::Example;
 use assay_recipe::fixture::{reverse_task, tiny_config, write_model};
@@ -84,7 +84,8 @@ fn stratified_error_against_exact_loo_on_three_data_sets() {
         let (sizes, keys) = trial.sizes_and_keys();
         let exact = scores(&leave_one_out(&trial, 2, None, &|_, _| {}).unwrap(), true);
         let approx = attribute(&trial, &sizes, &keys, 6, true, 2, None, &|_, _| {}).unwrap();
-        assert_eq!(approx.method, Method::StratifiedLoo { groups: 6 });
+        assert_eq!(approx.groups.map(|g| g.get()), Some(6));
+        assert_eq!(approx.method(), assay_forge::result::Method::StratifiedLoo);
         // Exact LOO's own variation: the same computation with another training seed.
         let mut reseeded = RecipeTrial {
             recipe: recipe.clone(),

@@ -6,11 +6,9 @@ use std::path::PathBuf;
 
 use alloy_primitives::{Address, B256};
 use assay_attribution::recipe_trial::{RecipeTrial, group};
-use assay_attribution::stratified::{self, attribute};
+use assay_attribution::stratified::attribute;
 use assay_forge::merkle::data_root;
-use assay_forge::result::{
-    BaselineMetric, ComputeEntry, Direction, EvalResult, Method, ScoreEntry, Wad,
-};
+use assay_forge::result::{BaselineMetric, ComputeEntry, Direction, EvalResult, ScoreEntry, Wad};
 use assay_recipe::data::Example;
 use assay_recipe::recipe::Recipe;
 use assay_recipe::threads::Threads;
@@ -120,14 +118,8 @@ pub fn evaluate(
         data_root,
         nonce: binding.nonce,
         tee: binding.tee,
-        method: match attributed.method {
-            stratified::Method::ExactLoo => Method::ExactLoo,
-            stratified::Method::StratifiedLoo { .. } => Method::StratifiedLoo,
-        },
-        groups: match attributed.method {
-            stratified::Method::ExactLoo => 0,
-            stratified::Method::StratifiedLoo { groups } => groups as u32,
-        },
+        method: attributed.method(),
+        groups: attributed.groups.map_or(0, |g| g.get() as u32),
         baseline_metric: BaselineMetric {
             name: "perplexity".into(),
             direction: if lower {
