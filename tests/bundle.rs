@@ -467,3 +467,64 @@ fn bundles_conform_to_the_published_schema() {
     v["result"]["scores"][0]["shares"] = 10001.into();
     assert!(conforms(&schema, &schema, &v, "").is_err());
 }
+
+#[test]
+fn one_spelling_only_v_trailing_bytes_envelopes_duplicates_and_wads_are_refused() {
+    let b = sim_bundle(&Signer::generate());
+    let v = verifier();
+    // v other than 27/28 (0/1 parity, EIP-155 values, garbage) is refused, even when the rest
+    // of the signature would recover the right signer.
+    for bad_v in [0u8, 1, 36, 254] {
+        let mut t = b.clone();
+        let mut sig = t.signature.to_vec();
+        sig[64] = bad_v;
+        t.signature = sig.into();
+        let e = v.verify(&t).unwrap_err().error;
+        assert_eq!(e.kind(), "result_signature", "v = {bad_v}: {e}");
+        assert!(e.to_string().contains(&format!("v = {bad_v}")), "{e}");
+    }
+    // Nothing after the CBOR item; only whitespace after the JSON object.
+    let cbor = b.to_cbor();
+    assert_eq!(Bundle::parse(&cbor, "b").unwrap(), b);
+    let e = Bundle::parse(&[cbor.as_slice(), &[0]].concat(), "b").unwrap_err();
+    assert!(
+        e.to_string().contains("1 bytes follow the CBOR item"),
+        "{e}"
+    );
+    let json = b.to_json();
+    assert!(Bundle::parse(format!("{json}\n").as_bytes(), "b").is_ok());
+    assert!(Bundle::parse(format!("{json}{{}}").as_bytes(), "b").is_err());
+    // The bare report: the same report inside MSG_REPORT_RSP is refused.
+    let mut enveloped: Value = serde_json::from_str(&json).unwrap();
+    let bare: [u8; 1184] = b.report.as_ref().unwrap()[..].try_into().unwrap();
+    enveloped["report"] = format!(
+        "0x{}",
+        hex::encode(assay_attestation::abi::report_response(&bare))
+    )
+    .into();
+    let e = Bundle::parse(enveloped.to_string().as_bytes(), "b").unwrap_err();
+    assert!(e.to_string().contains("bare 1184-byte report"), "{e}");
+    // A certificate twice.
+    let mut twice = b.clone();
+    twice.certificates.push(twice.certificates[0].clone());
+    let e = Bundle::parse(&twice.to_cbor(), "b").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("certificates[2] repeats certificates[0]"),
+        "{e}"
+    );
+    // Wads in their canonical text only.
+    let score = b.result.scores[0].score.to_string();
+    for other in [
+        format!("{score}0"),
+        format!("0{score}"),
+        format!("+{score}"),
+    ] {
+        let t = json.replacen(&format!("\"{score}\""), &format!("\"{other}\""), 1);
+        assert_ne!(t, json, "the score is in the JSON");
+        let e = Bundle::parse(t.as_bytes(), "b").unwrap_err();
+        assert_eq!(e.kind(), "format", "{other}: {e}");
+    }
+    let t = json.replacen("\"12.25\"", "\"-0\"", 1);
+    assert!(Bundle::parse(t.as_bytes(), "b").is_err());
+}

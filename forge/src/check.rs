@@ -190,6 +190,14 @@ impl BundleVerifier {
         );
 
         let digest = signing_hash(&b.domain, &b.result);
+        // v is 27 or 28 (Ethereum's personal form; 0/1 and EIP-155 values are other spellings of
+        // the same signature, refused so that one result has one signature).
+        if let Some(v) = b.signature.get(64).filter(|v| !matches!(v, 27 | 28)) {
+            return Err(log.fail(
+                "result_signature",
+                mismatch("result_signature", "v = 27 or 28", format!("v = {v}")),
+            ));
+        }
         let recovered = Signature::from_raw(&b.signature)
             .map_err(|e| e.to_string())
             .and_then(|s| {

@@ -1,6 +1,7 @@
 //! The attestation bundle: everything a relayer submits and an auditor checks, in JSON or CBOR.
 
 use alloy_primitives::{Address, B256, Bytes};
+use assay_attestation::abi::REPORT_SIZE;
 use serde::{Deserialize, Serialize};
 
 use super::eip712::Domain;
@@ -72,31 +73,48 @@ impl Bundle {
     }
 
     /// Reads a bundle in JSON or CBOR (JSON starts with `{` after whitespace), naming `origin`
-    /// in errors.
+    /// in errors. Strict: nothing may follow the CBOR item (JSON allows only whitespace), the
+    /// report is the bare 1184 bytes (no envelope), and no certificate appears twice.
     pub fn parse(bytes: &[u8], origin: &str) -> Result<Bundle, Error> {
+        let bad = |reason: String| Error::BundleFormat {
+            origin: origin.into(),
+            reason,
+        };
         let json = bytes
             .iter()
             .find(|b| !b.is_ascii_whitespace())
             .is_some_and(|b| *b == b'{');
         let bundle: Bundle = if json {
-            serde_json::from_slice(bytes).map_err(|e| Error::BundleFormat {
-                origin: origin.into(),
-                reason: format!("JSON: {e}"),
-            })?
+            serde_json::from_slice(bytes).map_err(|e| bad(format!("JSON: {e}")))?
         } else {
-            ciborium::from_reader(bytes).map_err(|e| Error::BundleFormat {
-                origin: origin.into(),
-                reason: format!("CBOR: {e}"),
-            })?
+            let mut rest = bytes;
+            let bundle = ciborium::from_reader(&mut rest).map_err(|e| bad(format!("CBOR: {e}")))?;
+            if !rest.is_empty() {
+                return Err(bad(format!(
+                    "{} bytes follow the CBOR item; a bundle is exactly one",
+                    rest.len()
+                )));
+            }
+            bundle
         };
         if bundle.format != BUNDLE_FORMAT {
-            return Err(Error::BundleFormat {
-                origin: origin.into(),
-                reason: format!(
-                    "format is {:?}; this verifier reads {BUNDLE_FORMAT:?}",
-                    bundle.format
-                ),
-            });
+            return Err(bad(format!(
+                "format is {:?}; this verifier reads {BUNDLE_FORMAT:?}",
+                bundle.format
+            )));
+        }
+        if let Some(report) = &bundle.report
+            && report.len() != REPORT_SIZE
+        {
+            return Err(bad(format!(
+                "report is {} bytes; a bundle carries the bare {REPORT_SIZE}-byte report, no envelope",
+                report.len()
+            )));
+        }
+        for (i, c) in bundle.certificates.iter().enumerate() {
+            if let Some(j) = bundle.certificates[..i].iter().position(|d| d == c) {
+                return Err(bad(format!("certificates[{i}] repeats certificates[{j}]")));
+            }
         }
         Ok(bundle)
     }

@@ -308,37 +308,22 @@ impl JobSpec {
         self
     }
 
-    /// Reads `input` once and checks its SHA-256 if the JobSpec pins one; `what` names it.
-    pub fn read_input(input: &Input, what: &str) -> Result<Vec<u8>, Error> {
-        let bytes = std::fs::read(&input.path).map_err(|source| Error::Io {
-            path: input.path.display().to_string(),
-            source,
-        })?;
-        if let Some(want) = input.sha256 {
-            let got = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
-            if got.as_ref() != want.as_slice() {
-                return Err(bad(
-                    &input.path.display().to_string(),
-                    format!(
-                        "{what} has SHA-256 {}, but the JobSpec pins {want}",
-                        B256::from_slice(got.as_ref())
-                    ),
-                ));
-            }
+    /// Checks `bytes`, read from `input`, against the SHA-256 the JobSpec pins for it (if it
+    /// pins one); `what` names the input in the error.
+    pub fn check_input(input: &Input, bytes: &[u8], what: &str) -> Result<(), Error> {
+        let Some(want) = input.sha256 else {
+            return Ok(());
+        };
+        let got = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+        if got.as_ref() == want.as_slice() {
+            return Ok(());
         }
-        Ok(bytes)
-    }
-
-    /// [`JobSpec::read_input`], as UTF-8 text.
-    pub fn read_text(input: &Input, what: &str) -> Result<String, Error> {
-        String::from_utf8(Self::read_input(input, what)?).map_err(|e| {
-            bad(
-                &input.path.display().to_string(),
-                format!(
-                    "{what} is not UTF-8 text (at byte {})",
-                    e.utf8_error().valid_up_to()
-                ),
-            )
-        })
+        Err(bad(
+            &input.path.display().to_string(),
+            format!(
+                "{what} has SHA-256 {}, but the JobSpec pins {want}",
+                B256::from_slice(got.as_ref())
+            ),
+        ))
     }
 }

@@ -82,10 +82,18 @@ impl Serialize for Wad {
     }
 }
 
+/// Read strictly: only the canonical text (what [`Wad`]'s `Display` writes: no leading zeros,
+/// no trailing fraction zeros, no `-0`, no `+`), so that one number has one spelling in a file.
 impl<'de> Deserialize<'de> for Wad {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        let w: Wad = s.parse().map_err(serde::de::Error::custom)?;
+        if w.to_string() != s {
+            return Err(serde::de::Error::custom(format!(
+                "{s:?} is not canonical: write {w}"
+            )));
+        }
+        Ok(w)
     }
 }
 

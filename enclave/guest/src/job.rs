@@ -10,7 +10,7 @@ use alloy_primitives::{B256, Bytes};
 use assay_attestation::abi::{AttestationReport, extract_report};
 use assay_forge::binding::{key_release_report_data, result_report_data};
 use assay_forge::eip712::{Domain, signing_hash};
-use assay_forge::job::{EvidenceSpec, JobSpec};
+use assay_forge::job::{EvidenceSpec, Input, JobSpec};
 use assay_forge::result::EvalResult;
 use assay_forge::{BUNDLE_FORMAT, Bundle, EvidenceKind};
 use assay_keys::DataKey;
@@ -242,10 +242,29 @@ pub fn provider_and_key(spec: &JobSpec) -> Result<(Box<dyn EvidenceProvider>, Ho
     })
 }
 
+/// Reads a JobSpec input once, from a regular file only, and checks the bytes against the hash
+/// the JobSpec pins for it: what is checked is what is used.
+fn read_input(input: &Input, what: &str) -> Result<Vec<u8>, Error> {
+    let bytes = assay_recipe::files::read_pinned(&input.path)?;
+    JobSpec::check_input(input, &bytes, what)?;
+    Ok(bytes)
+}
+
+/// [`read_input`], as UTF-8 text.
+fn read_text(input: &Input, what: &str) -> Result<String, Error> {
+    String::from_utf8(read_input(input, what)?).map_err(|e| {
+        Error::Usage(format!(
+            "{}: {what} is not UTF-8 text (at byte {})",
+            input.path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
 /// Reads everything `spec` names (each pinned input checked against its hash) into a [`Job`].
 pub fn job_from_spec(spec: &JobSpec) -> Result<Job, Error> {
-    let recipe_text = JobSpec::read_text(&spec.recipe, "the recipe")?;
-    let contributions_text = JobSpec::read_text(&spec.contributions, "the contributions")?;
+    let recipe_text = read_text(&spec.recipe, "the recipe")?;
+    let contributions_text = read_text(&spec.contributions, "the contributions")?;
     let a = &spec.attribution;
     Ok(Job {
         forge_id: spec.forge.id,
@@ -271,7 +290,7 @@ pub fn job_from_spec(spec: &JobSpec) -> Result<Job, Error> {
             &contributions_text,
             &spec.contributions.path.display().to_string(),
         )?,
-        encrypted_holdout: JobSpec::read_input(&spec.holdout, "the encrypted holdout")?,
+        encrypted_holdout: read_input(&spec.holdout, "the encrypted holdout")?,
     })
 }
 

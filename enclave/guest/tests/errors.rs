@@ -247,3 +247,65 @@ bundle = "bundle.json"
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/no/such/job.toml"));
 }
+
+#[test]
+fn job_inputs_are_read_once_from_regular_files_and_checked_against_their_pins() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("holdout.key"), "11".repeat(32)).unwrap();
+    std::fs::write(d.join("coordinator.key"), COORDINATOR_KEY).unwrap();
+    let job = |recipe: &str| {
+        let text = format!(
+            r#"format = "assay-job/1"
+[forge]
+id = "0x00000000000000000000000000000000000000000000000000000000000000f0"
+chain_id = 8453
+contract = "0x00000000000000000000000000000000000000fc"
+nonce = "0x0000000000000000000000000000000000000000000000000000000000000099"
+[recipe]
+{recipe}
+[model]
+path = "model"
+[contributions]
+path = "contributions.jsonl"
+[holdout]
+path = "holdout.enc"
+[evidence]
+kind = "none"
+holdout_key = "holdout.key"
+coordinator_key = "coordinator.key"
+[output]
+bundle = "bundle.json"
+"#
+        );
+        std::fs::write(d.join("job.toml"), text).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_assay-enclave"))
+            .arg("--job")
+            .arg(d.join("job.toml"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    // A pinned hash that the bytes do not have.
+    std::fs::write(d.join("recipe.toml"), "not the pinned recipe").unwrap();
+    let zeros = format!("0x{}", "00".repeat(32));
+    let e = job(&format!("path = \"recipe.toml\"\nsha256 = \"{zeros}\""));
+    assert!(
+        e.contains("the recipe has SHA-256") && e.contains(&format!("the JobSpec pins {zeros}")),
+        "{e}"
+    );
+    // A FIFO, which could serve one content to a hash and another to a parser.
+    assert!(
+        Command::new("mkfifo")
+            .arg(d.join("fifo.toml"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let e = job("path = \"fifo.toml\"");
+    assert!(
+        e.contains("fifo.toml") && e.contains("not a regular file"),
+        "{e}"
+    );
+}

@@ -55,15 +55,16 @@ fn default_act() -> String {
 impl ModelConfig {
     /// Reads and checks `config.json`.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        Self::from_json(&crate::files::read_pinned(path)?, path)
+    }
+
+    /// Parses and checks the bytes of `config.json` read from `path`.
+    pub fn from_json(bytes: &[u8], path: &Path) -> Result<Self, Error> {
         let bad = |reason: String| Error::Config {
             path: path.display().to_string(),
             reason,
         };
-        let config: ModelConfig = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let config: ModelConfig = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         config.check().map_err(bad)?;
         Ok(config)
     }

@@ -12,6 +12,13 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// A pinned input is not a regular file (a FIFO, a device, a folder): it could serve one
+    /// content to the hash and another to the loader.
+    #[error("{path}: not a regular file; pinned inputs are read from regular files only")]
+    NotRegularFile {
+        /// The path.
+        path: String,
+    },
     /// A recipe field is missing or invalid.
     #[error("recipe {path}: {field}: {reason}")]
     Recipe {
@@ -96,6 +103,7 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Io { .. } => "io",
+            Error::NotRegularFile { .. } => "not_regular_file",
             Error::Recipe { .. } => "recipe",
             Error::Config { .. } => "config",
             Error::Weights { .. } => "weights",

@@ -11,6 +11,7 @@ pub mod config;
 pub mod data;
 mod error;
 pub mod eval;
+pub mod files;
 #[cfg(feature = "testing")]
 pub mod fixture;
 pub mod fused;

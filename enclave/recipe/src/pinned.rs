@@ -3,16 +3,15 @@
 
 use std::path::Path;
 
-use aws_lc_rs::digest::{SHA256, digest};
 use candle_core::Device;
 
 use crate::Error;
-use crate::config::ModelConfig;
+use crate::files::{read_pinned, read_pinned_if_present, sha256_hex};
 use crate::lora::LoraSpec;
 use crate::model::Qwen2;
 use crate::recipe::Recipe;
 use crate::tokenizer::ChatTokenizer;
-use crate::weights::{file_hash, load, weights_hash};
+use crate::weights::{ModelFiles, load_files};
 
 /// A model and tokenizer that match a recipe.
 pub struct Pinned {
@@ -35,7 +34,7 @@ pub fn lora_spec(recipe: &Recipe) -> LoraSpec {
 
 /// SHA-256 of a chat template's text, hex.
 pub fn template_hash(template: &str) -> String {
-    hex::encode(digest(&SHA256, template.as_bytes()))
+    sha256_hex(template.as_bytes())
 }
 
 fn mismatch(what: &'static str, expected: &str, found: String) -> Result<(), Error> {
@@ -50,29 +49,36 @@ fn mismatch(what: &'static str, expected: &str, found: String) -> Result<(), Err
     }
 }
 
-/// Checks `dir` against `recipe` and loads it.
+/// Checks `dir` against `recipe` and loads it. Each file is read once, and the bytes that are
+/// hashed are the bytes that are loaded ([`crate::files`]).
 pub fn load_pinned(recipe: &Recipe, dir: &Path, device: &Device) -> Result<Pinned, Error> {
-    let config = ModelConfig::load(&dir.join("config.json"))?;
-    if config != recipe.model.config {
+    let files = ModelFiles::read(dir)?;
+    if files.config()? != recipe.model.config {
         return Err(Error::Config {
             path: dir.join("config.json").display().to_string(),
             reason: "differs from the recipe's model.config".into(),
         });
     }
-    mismatch("weights", &recipe.model.weights_sha256, weights_hash(dir)?)?;
+    mismatch(
+        "weights",
+        &recipe.model.weights_sha256,
+        files.weights_hash(),
+    )?;
+    let tokenizer_json = read_pinned(&dir.join("tokenizer.json"))?;
     mismatch(
         "tokenizer",
         &recipe.model.tokenizer_sha256,
-        file_hash(&dir.join("tokenizer.json"))?,
+        sha256_hex(&tokenizer_json),
     )?;
-    let tokenizer = ChatTokenizer::load(dir)?;
+    let tokenizer_config = read_pinned_if_present(&dir.join("tokenizer_config.json"))?;
+    let tokenizer = ChatTokenizer::from_bytes(&tokenizer_json, tokenizer_config.as_deref(), dir)?;
     mismatch(
         "chat template",
         &recipe.model.chat_template_sha256,
         template_hash(tokenizer.template()),
     )?;
-    let model = load(
-        dir,
+    let model = load_files(
+        files,
         &lora_spec(recipe),
         recipe.model.base,
         recipe.training.seq_len,

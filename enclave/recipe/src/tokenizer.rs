@@ -39,17 +39,28 @@ impl ChatTokenizer {
     /// there is one (else ChatML).
     pub fn load(dir: &Path) -> Result<Self, Error> {
         let path = dir.join("tokenizer.json");
-        let origin = path.display().to_string();
-        let tokenizer = tokenizers::Tokenizer::from_file(&path)
+        let tokenizer = crate::files::read_pinned(&path)?;
+        let config = crate::files::read_pinned_if_present(&dir.join("tokenizer_config.json"))?;
+        Self::from_bytes(&tokenizer, config.as_deref(), dir)
+    }
+
+    /// From the bytes of `tokenizer.json` and, if there is one, `tokenizer_config.json`, read
+    /// from `dir` (which names them in errors).
+    pub fn from_bytes(tokenizer: &[u8], config: Option<&[u8]>, dir: &Path) -> Result<Self, Error> {
+        let origin = dir.join("tokenizer.json").display().to_string();
+        let tokenizer = tokenizers::Tokenizer::from_bytes(tokenizer)
             .map_err(|e| tok_error(&origin, e.to_string()))?;
-        let config = dir.join("tokenizer_config.json");
-        let template = match std::fs::read_to_string(&config) {
-            Ok(text) => {
-                let json: serde_json::Value = serde_json::from_str(&text)
-                    .map_err(|e| tok_error(&config.display().to_string(), e.to_string()))?;
+        let template = match config {
+            Some(bytes) => {
+                let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+                    tok_error(
+                        &dir.join("tokenizer_config.json").display().to_string(),
+                        e.to_string(),
+                    )
+                })?;
                 json["chat_template"].as_str().unwrap_or(CHATML).to_owned()
             }
-            Err(_) => CHATML.to_owned(),
+            None => CHATML.to_owned(),
         };
         Ok(ChatTokenizer {
             tokenizer,

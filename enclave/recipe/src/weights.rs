@@ -12,6 +12,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::Error;
 use crate::config::ModelConfig;
+use crate::files::{read_pinned, sha256_hex};
 use crate::lora::{LoraLinear, LoraSpec, TARGETS, adapter_for};
 use crate::model::{Layer, Qwen2};
 use crate::ops::FrozenWeight;
@@ -41,7 +42,8 @@ fn weights_error(path: &Path, reason: impl Into<String>) -> Error {
 /// The safetensors files of a model directory, in name order.
 pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let single = dir.join("model.safetensors");
-    if single.is_file() {
+    // Whatever is there (a FIFO, say) is named by the reader, which takes regular files only.
+    if std::fs::metadata(&single).is_ok() {
         return Ok(vec![single]);
     }
     let index = dir.join("model.safetensors.index.json");
@@ -66,46 +68,61 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
-fn sha256_file(path: &Path) -> Result<[u8; 32], Error> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
-    let mut ctx = Context::new(&SHA256);
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        if n == 0 {
-            break;
-        }
-        ctx.update(&buf[..n]);
-    }
-    Ok(ctx.finish().as_ref().try_into().expect("32 bytes"))
+/// A model directory's `config.json` and safetensors files, each read once: the weights hash
+/// and the loaded model come from these bytes.
+pub struct ModelFiles {
+    dir: PathBuf,
+    config: Vec<u8>,
+    /// (file name, bytes), in name order.
+    weights: Vec<(String, Vec<u8>)>,
 }
 
-/// The weights hash a recipe pins: SHA-256 over, for each safetensors file in name order, its
-/// file name, a NUL byte and the SHA-256 of its bytes.
-pub fn weights_hash(dir: &Path) -> Result<String, Error> {
-    let mut ctx = Context::new(&SHA256);
-    for file in weight_files(dir)? {
-        let name = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        ctx.update(name.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(&sha256_file(&file)?);
+impl ModelFiles {
+    /// Reads `dir`'s `config.json` and weight files.
+    pub fn read(dir: &Path) -> Result<Self, Error> {
+        let weights = weight_files(dir)?
+            .into_iter()
+            .map(|file| {
+                let name = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                Ok((name, read_pinned(&file)?))
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(ModelFiles {
+            dir: dir.to_owned(),
+            config: read_pinned(&dir.join("config.json"))?,
+            weights,
+        })
     }
-    Ok(hex::encode(ctx.finish()))
+
+    /// The model's config.
+    pub fn config(&self) -> Result<ModelConfig, Error> {
+        ModelConfig::from_json(&self.config, &self.dir.join("config.json"))
+    }
+
+    /// The weights hash a recipe pins: SHA-256 over, for each safetensors file in name order,
+    /// its file name, a zero byte and its SHA-256.
+    pub fn weights_hash(&self) -> String {
+        let mut ctx = Context::new(&SHA256);
+        for (name, bytes) in &self.weights {
+            ctx.update(name.as_bytes());
+            ctx.update(&[0]);
+            ctx.update(aws_lc_rs::digest::digest(&SHA256, bytes).as_ref());
+        }
+        hex::encode(ctx.finish())
+    }
+}
+
+/// The weights hash of the model in `dir` (see [`ModelFiles::weights_hash`]).
+pub fn weights_hash(dir: &Path) -> Result<String, Error> {
+    Ok(ModelFiles::read(dir)?.weights_hash())
 }
 
 /// SHA-256 of one file, hex.
 pub fn file_hash(path: &Path) -> Result<String, Error> {
-    Ok(hex::encode(sha256_file(path)?))
+    Ok(sha256_hex(&read_pinned(path)?))
 }
 
 struct Tensors {
@@ -152,11 +169,23 @@ pub fn load(
     max_seq: usize,
     device: &Device,
 ) -> Result<Qwen2, Error> {
-    let config = ModelConfig::load(&dir.join("config.json"))?;
+    load_files(ModelFiles::read(dir)?, lora, format, max_seq, device)
+}
+
+/// [`load`], from files already read (their bytes are released as they become tensors).
+pub fn load_files(
+    files: ModelFiles,
+    lora: &LoraSpec,
+    format: BaseFormat,
+    max_seq: usize,
+    device: &Device,
+) -> Result<Qwen2, Error> {
+    let config = files.config()?;
+    let dir = files.dir.as_path();
     let mut map = HashMap::new();
-    for file in weight_files(dir)? {
-        let tensors = candle_core::safetensors::load(&file, device)
-            .map_err(|e| weights_error(&file, e.to_string()))?;
+    for (name, bytes) in files.weights {
+        let tensors = candle_core::safetensors::load_buffer(&bytes, device)
+            .map_err(|e| weights_error(&dir.join(&name), e.to_string()))?;
         map.extend(tensors);
     }
     let mut t = Tensors {
