@@ -7,7 +7,7 @@ use assay_enclave::evidence::none::NoTee;
 use assay_enclave::identity::Signer;
 use assay_enclave::job::seal;
 use assay_forge::result::Wad;
-use assay_forge::{Bundle, BundleVerifier, eip712::Domain};
+use assay_forge::{Bundle, BundleVerifier, Pins, eip712::Domain};
 use assay_tests::forge::{coordinator_key_file, sample_result};
 use assay_tests::sim::{InProcessSp, MEASUREMENT, sim_verifier};
 use serde_json::Value;
@@ -30,10 +30,8 @@ fn sim_bundle(signer: &Signer) -> Bundle {
 
 fn verifier() -> BundleVerifier {
     BundleVerifier {
-        report: sim_verifier(),
-        allow_no_tee: false,
         nonce: Some(B256::repeat_byte(0x99)),
-        coordinator: None,
+        ..BundleVerifier::new(sim_verifier())
     }
 }
 
@@ -49,7 +47,14 @@ fn failed_check(v: &BundleVerifier, b: &Bundle) -> &'static str {
 #[test]
 fn simulated_bundle_verifies_in_json_and_cbor() {
     let b = sim_bundle(&Signer::generate());
-    let ok = verifier().verify(&b).unwrap();
+    let mut v = verifier();
+    v.pins = Pins {
+        forge_id: Some(b.result.forge_id),
+        chain_id: Some(b.domain.chain_id),
+        contract: Some(b.domain.verifying_contract),
+        job: Some(B256::ZERO),
+    };
+    let ok = v.verify(&b).unwrap();
     assert!(
         ok.checks
             .iter()
@@ -527,4 +532,77 @@ fn one_spelling_only_v_trailing_bytes_envelopes_duplicates_and_wads_are_refused(
     }
     let t = json.replacen("\"12.25\"", "\"-0\"", 1);
     assert!(Bundle::parse(t.as_bytes(), "b").is_err());
+}
+
+#[test]
+fn a_policy_without_a_measurement_and_every_pin_are_enforced() {
+    let b = sim_bundle(&Signer::generate());
+    // No measurement pinned: refused, unless the caller accepts any, and then it says so.
+    let mut open = verifier();
+    open.report.policy.measurements = None;
+    let e = open.verify(&b).unwrap_err().error;
+    assert_eq!(e.kind(), "report");
+    assert!(e.to_string().contains("pins no MEASUREMENT"), "{e}");
+    open.any_measurement = true;
+    let ok = open.verify(&b).unwrap();
+    let report = ok.checks.iter().find(|c| c.check == "report").unwrap();
+    assert!(
+        matches!(&report.status, assay_attestation::Status::Pass(d) if d.contains("ANY MEASUREMENT")),
+        "{report:?}"
+    );
+    // Forge, domain and job pins: each right one passes, each wrong one fails its check.
+    let right = Pins {
+        forge_id: Some(b.result.forge_id),
+        chain_id: Some(b.domain.chain_id),
+        contract: Some(b.domain.verifying_contract),
+        job: Some(B256::ZERO), // the in-process AMD-SP's HOST_DATA
+    };
+    let mut v = verifier();
+    v.pins = right.clone();
+    v.verify(&b).unwrap();
+    let wrong = [
+        (
+            Pins {
+                forge_id: Some(B256::repeat_byte(1)),
+                ..right.clone()
+            },
+            "forge",
+        ),
+        (
+            Pins {
+                chain_id: Some(1),
+                ..right.clone()
+            },
+            "forge",
+        ),
+        (
+            Pins {
+                contract: Some(Address::repeat_byte(1)),
+                ..right.clone()
+            },
+            "forge",
+        ),
+        (
+            Pins {
+                job: Some(B256::repeat_byte(1)),
+                ..right.clone()
+            },
+            "job",
+        ),
+    ];
+    for (pins, check) in wrong {
+        v.pins = pins;
+        assert_eq!(failed_check(&v, &b), check, "{:?}", v.pins);
+    }
+    // A job pinned on a bundle without a TEE: nothing carries HOST_DATA, so it cannot pass.
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = Signer::load(&coordinator_key_file(dir.path())).unwrap();
+    let r = sample_result(false, [0; 48], &[0.2]);
+    let none = seal(r, &domain(), &NoTee, &coordinator, [0; 32]).unwrap();
+    let mut v = verifier();
+    v.allow_no_tee = true;
+    v.coordinator = Some(coordinator.address());
+    v.verify(&none).unwrap();
+    v.pins.job = Some(B256::ZERO);
+    assert_eq!(failed_check(&v, &none), "job");
 }

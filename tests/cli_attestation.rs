@@ -96,6 +96,14 @@ fn verify_attestation_accepts_and_names_failed_checks() {
             out.contains("accepted: TEE (simulated)") && out.contains("nonce checked"),
             "{out}"
         );
+        // What the result is bound to is named.
+        assert!(
+            out.contains(&format!("measurement {}", hex::encode(MEASUREMENT)))
+                && out.contains("code_hash 0x")
+                && out.contains("recipe_hash 0x")
+                && out.contains("job (HOST_DATA) 0x"),
+            "{out}"
+        );
         // The score vector follows: the one contributor with 8500 bps, compute with 1500.
         assert!(
             out.contains("baseline perplexity 12.25")
@@ -105,42 +113,111 @@ fn verify_attestation_accepts_and_names_failed_checks() {
             "{out}"
         );
     }
-    // JSON: every check listed.
+    // JSON: every check listed; without a nonce or a measurement only when told so, loudly.
     let o = assay(&[
         "verify",
         "attestation",
         &f.p("sim.json"),
         "--trust-root",
         &root,
+        "--no-nonce",
+        "--any-measurement",
         "--json",
     ]);
     assert_eq!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("WARNING: --no-nonce") && err.contains("WARNING: --any-measurement"),
+        "{err}"
+    );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["checks"].as_array().unwrap().len(), 9);
+    assert_eq!(v["checks"].as_array().unwrap().len(), 11);
     assert_eq!(v["checks"][4]["status"], "skipped");
+    assert!(
+        v["checks"][7]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ANY MEASUREMENT"),
+        "{v}"
+    );
+    assert_eq!(v["measurement"], hex::encode(MEASUREMENT));
 
-    // Without the test root named, the chain fails; wrong nonce; wrong measurement.
-    let cases: [(&[&str], &str); 3] = [
-        (&[], "report check failed"),
+    // The nonce is required unless --no-nonce (a command-line error, exit 2).
+    let o = assay(&[
+        "verify",
+        "attestation",
+        &f.p("sim.json"),
+        "--trust-root",
+        &root,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--nonce"));
+
+    // Without the test root named, the chain fails; wrong nonce; wrong measurement; no
+    // measurement pinned; each pin that differs.
+    let zero = B256::ZERO.to_string();
+    let ones = format!("0x{}", "01".repeat(32));
+    let missing = f.p("missing.toml");
+    let policy = f.p("policy.toml");
+    let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+    let pinned = |extra: &[&str]| {
+        let mut v = owned(&["--trust-root", &root, "--no-nonce", "--policy", &policy]);
+        v.extend(owned(extra));
+        v
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
         (
-            &["--trust-root", &root, "--nonce", &B256::ZERO.to_string()],
+            owned(&["--no-nonce", "--any-measurement"]),
+            "report check failed",
+        ),
+        (
+            owned(&["--trust-root", &root, "--nonce", &zero]),
             "nonce check failed",
         ),
         (
-            &["--trust-root", &root, "--reference", &f.p("missing.toml")],
+            owned(&["--trust-root", &root, "--no-nonce", "--reference", &missing]),
             "missing.toml",
         ),
+        (
+            owned(&["--trust-root", &root, "--no-nonce"]),
+            "pins no MEASUREMENT",
+        ),
+        (
+            pinned(&["--forge-id", &ones]),
+            "forge: expected forge_id 0x0101",
+        ),
+        (
+            pinned(&["--chain-id", "5"]),
+            "forge: expected chain_id 5, found chain_id 1",
+        ),
+        (
+            pinned(&["--contract", &ones[..42]]),
+            "forge: expected contract 0x0101",
+        ),
+        (pinned(&["--job", &ones]), "job check failed"),
+        (pinned(&["--job", "/no/such/job.toml"]), "/no/such/job.toml"),
     ];
-    for (extra, says) in cases {
-        let mut args = vec!["verify", "attestation", "/dev/null"];
-        let path = f.p("sim.json");
-        args[2] = &path;
-        args.extend_from_slice(extra);
+    let path = f.p("sim.json");
+    for (extra, says) in &cases {
+        let mut args = vec!["verify", "attestation", path.as_str()];
+        args.extend(extra.iter().map(String::as_str));
         let o = assay(&args);
         assert_eq!(o.status.code(), Some(1), "{extra:?}");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(says), "{extra:?}: {err}");
     }
+    // The in-process AMD-SP's HOST_DATA is zero: that job pin passes.
+    let host_data = pinned(&["--job", &zero]);
+    let mut args = vec!["verify", "attestation", path.as_str()];
+    args.extend(host_data.iter().map(String::as_str));
+    let o = assay(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("(pinned)"));
     let mut tampered: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(f.p("sim.json")).unwrap()).unwrap();
     tampered["result"]["scores"][0]["shares"] = 9999.into();
@@ -151,6 +228,7 @@ fn verify_attestation_accepts_and_names_failed_checks() {
         &f.p("tampered.json"),
         "--trust-root",
         &root,
+        "--no-nonce",
         "--json",
     ]);
     assert_eq!(o.status.code(), Some(1));
@@ -162,7 +240,7 @@ fn verify_attestation_accepts_and_names_failed_checks() {
     // Unusable files are named.
     std::fs::write(f.p("junk.json"), "{ not json").unwrap();
     for (file, says) in [("junk.json", "junk.json"), ("absent.json", "absent.json")] {
-        let o = assay(&["verify", "attestation", &f.p(file)]);
+        let o = assay(&["verify", "attestation", &f.p(file), "--no-nonce"]);
         assert_eq!(o.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&o.stderr).contains(says));
     }
@@ -178,6 +256,7 @@ fn no_tee_bundles_pass_only_a_permissive_policy_with_the_coordinator_named() {
     let o = assay(&[
         "verify",
         "attestation",
+        "--no-nonce",
         &f.p("none.json"),
         "--coordinator",
         &coordinator,
@@ -187,6 +266,7 @@ fn no_tee_bundles_pass_only_a_permissive_policy_with_the_coordinator_named() {
     let o = assay(&[
         "verify",
         "attestation",
+        "--no-nonce",
         &f.p("none.json"),
         "--policy",
         &f.p("no-tee.toml"),
@@ -196,6 +276,7 @@ fn no_tee_bundles_pass_only_a_permissive_policy_with_the_coordinator_named() {
     let o = assay(&[
         "verify",
         "attestation",
+        "--no-nonce",
         &f.p("none.json"),
         "--policy",
         &f.p("no-tee.toml"),

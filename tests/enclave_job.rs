@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use alloy_primitives::{Address, B256};
 use assay_attestation::abi::AttestationReport;
 use assay_forge::job::EvidenceSpec;
-use assay_forge::{Bundle, BundleVerifier};
+use assay_forge::{Bundle, BundleVerifier, Pins};
 use assay_tests::forge::{NONCE, coordinator_key_file};
 use assay_tests::job::{Setup, jsonl};
 use assay_tests::key_service;
@@ -113,10 +113,14 @@ fn simulated_enclave_job_end_to_end_leaks_nothing() {
     let bundle = read_bundle(&d.join("bundle.json"));
     assert_eq!(bundle, read_bundle(&d.join("bundle.cbor")));
     let v = BundleVerifier {
-        report: sim_verifier_for(measurement),
-        allow_no_tee: false,
         nonce: Some(NONCE),
-        coordinator: None,
+        pins: Pins {
+            forge_id: Some(B256::repeat_byte(0xf0)),
+            chain_id: Some(8453),
+            contract: Some(Address::repeat_byte(0xfc)),
+            job: Some(job_hash),
+        },
+        ..BundleVerifier::new(sim_verifier_for(measurement))
     };
     v.verify(&bundle).unwrap();
     // The report's MEASUREMENT is `assay measure` of the launched files, and its HOST_DATA the
@@ -231,10 +235,9 @@ fn without_a_tee_the_result_says_so_and_needs_a_permissive_policy() {
         .address();
     assert_eq!(bundle.signer, address);
     let mut v = BundleVerifier {
-        report: sim_verifier(),
-        allow_no_tee: false,
         nonce: Some(NONCE),
         coordinator: Some(address),
+        ..BundleVerifier::new(sim_verifier())
     };
     assert_eq!(v.verify(&bundle).unwrap_err().error.kind(), "tee");
     v.allow_no_tee = true;

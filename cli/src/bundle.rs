@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use alloy_primitives::{Address, B256};
+use assay_forge::job::JobSpec;
 use assay_forge::result::{Direction, EvalResult};
-use assay_forge::{Bundle, BundleVerifier, calldata};
+use assay_forge::{Bundle, BundleVerifier, Pins, calldata};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -17,10 +18,29 @@ use crate::TrustArgs;
 pub struct AttestationArgs {
     /// The bundle (JSON or CBOR).
     pub bundle: PathBuf,
-    /// The nonce the Forge issued for this evaluation (32 bytes hex); without it the nonce is not
-    /// checked, and the output says so.
-    #[arg(long)]
+    /// The nonce the Forge issued for this evaluation (32 bytes hex); required unless
+    /// --no-nonce.
+    #[arg(long, required_unless_present = "no_nonce")]
     pub nonce: Option<B256>,
+    /// Do not check the nonce (a replayed result would pass; the output says so).
+    #[arg(long, conflicts_with = "nonce")]
+    pub no_nonce: bool,
+    /// Accept a TEE bundle whatever its MEASUREMENT when neither --reference nor the policy pins
+    /// one (insecure: any code would pass; the output says so).
+    #[arg(long)]
+    pub any_measurement: bool,
+    /// The Forge id the result must be for (32 bytes hex).
+    #[arg(long)]
+    pub forge_id: Option<B256>,
+    /// The chain id of the EIP-712 domain the result must be signed in.
+    #[arg(long)]
+    pub chain_id: Option<u64>,
+    /// The Forge contract of the EIP-712 domain the result must be signed in.
+    #[arg(long)]
+    pub contract: Option<Address>,
+    /// The job the report's HOST_DATA must bind: a JobSpec file, or its hash (0x + 64 hex).
+    #[arg(long)]
+    pub job: Option<String>,
     /// The coordinator address a `none` (no TEE) bundle must be signed by; such bundles pass only
     /// under a policy with `allow_no_tee = true`.
     #[arg(long)]
@@ -44,6 +64,16 @@ pub enum RelayCommand {
     },
 }
 
+/// `--job`: a JobSpec hash (0x + 64 hex digits), or a JobSpec file whose hash it is.
+fn job_hash(job: &str) -> Result<B256, Error> {
+    if let Some(hash) = job.strip_prefix("0x").filter(|h| h.len() == 64) {
+        return hash.parse().map_err(|_| {
+            format!("--job {job:?} is neither a JobSpec file nor 0x + 64 hex digits").into()
+        });
+    }
+    Ok(JobSpec::load(std::path::Path::new(job))?.hash())
+}
+
 fn read_bundle(path: &std::path::Path) -> Result<Bundle, Error> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(Bundle::parse(&bytes, &path.display().to_string())?)
@@ -53,19 +83,46 @@ pub fn verify(args: &AttestationArgs) -> Result<ExitCode, Error> {
     let (report, allow_no_tee) = crate::verify::verifier_with_bundle_rule(&args.trust)?;
     let bundle = read_bundle(&args.bundle)?;
     let verifier = BundleVerifier {
-        report,
         allow_no_tee,
         nonce: args.nonce,
         coordinator: args.coordinator,
+        any_measurement: args.any_measurement,
+        pins: Pins {
+            forge_id: args.forge_id,
+            chain_id: args.chain_id,
+            contract: args.contract,
+            job: args.job.as_deref().map(job_hash).transpose()?,
+        },
+        ..BundleVerifier::new(report)
     };
+    if args.no_nonce {
+        eprintln!("WARNING: --no-nonce: the nonce is not checked; a replayed result would pass");
+    }
+    if args.any_measurement {
+        eprintln!(
+            "WARNING: --any-measurement: without a pinned MEASUREMENT, a report from any code passes"
+        );
+    }
     match verifier.verify(&bundle) {
         Ok(ok) => {
+            // What the result is bound to: the launch, the code and recipe, the job.
+            let (measurement, host_data) = match &ok.report {
+                Some(a) => (
+                    Some(hex::encode(a.report.measurement)),
+                    Some(B256::from(a.report.host_data)),
+                ),
+                None => (None, None),
+            };
             if args.json {
                 let out = json!({
                     "accepted": true,
                     "evidence": bundle.evidence,
                     "tee": bundle.result.tee,
                     "signer": bundle.signer,
+                    "measurement": measurement,
+                    "code_hash": bundle.result.code_hash,
+                    "recipe_hash": bundle.result.recipe_hash,
+                    "job": host_data,
                     "digest": ok.digest,
                     "checks": ok.checks,
                     "result": bundle.result,
@@ -88,7 +145,19 @@ pub fn verify(args: &AttestationArgs) -> Result<ExitCode, Error> {
                     if args.nonce.is_some() {
                         "checked"
                     } else {
-                        "NOT checked (no --nonce)"
+                        "NOT checked (--no-nonce)"
+                    }
+                );
+                println!(
+                    "measurement {}; code_hash {}; recipe_hash {}; job (HOST_DATA) {}{}",
+                    measurement.as_deref().unwrap_or("none (no TEE)"),
+                    bundle.result.code_hash,
+                    bundle.result.recipe_hash,
+                    host_data.map_or("none (no TEE)".to_owned(), |h| h.to_string()),
+                    if verifier.pins.job.is_some() {
+                        " (pinned)"
+                    } else {
+                        ""
                     }
                 );
                 print_scores(&bundle.result);

@@ -15,17 +15,33 @@ use crate::merkle::data_root;
 use crate::result::{Direction, Method};
 
 /// The checks, in the order they run.
-pub const BUNDLE_CHECKS: [&str; 9] = [
+pub const BUNDLE_CHECKS: [&str; 11] = [
     "format",
     "shares",
     "data_root",
     "result_signature",
     "nonce",
+    "forge",
     "tee",
     "report",
     "binding",
+    "job",
     "code_hash",
 ];
+
+/// What a relying party expects of a bundle beyond its nonce; each `None` is not checked, and
+/// the check's outcome says so.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pins {
+    /// The Forge the result must be for.
+    pub forge_id: Option<B256>,
+    /// The chain of the EIP-712 domain.
+    pub chain_id: Option<u64>,
+    /// The Forge contract of the EIP-712 domain.
+    pub contract: Option<Address>,
+    /// The JobSpec hash the report's HOST_DATA must carry (a host puts it there at launch).
+    pub job: Option<B256>,
+}
 
 /// How to verify bundles.
 #[derive(Clone, Debug)]
@@ -40,6 +56,67 @@ pub struct BundleVerifier {
     pub nonce: Option<B256>,
     /// The coordinator address a `none` bundle must be signed by.
     pub coordinator: Option<Address>,
+    /// Forge, domain and job pins.
+    pub pins: Pins,
+    /// Accept a TEE bundle whose report's policy pins no MEASUREMENT (any code at all would
+    /// pass): only when a caller says so, and the outcome says it loudly. Default `false`.
+    pub any_measurement: bool,
+}
+
+impl BundleVerifier {
+    /// A verifier with `report`'s roots, time, CRLs and policy; a TEE is required, nothing else
+    /// is pinned.
+    pub fn new(report: Verifier) -> Self {
+        BundleVerifier {
+            report,
+            allow_no_tee: false,
+            nonce: None,
+            coordinator: None,
+            pins: Pins::default(),
+            any_measurement: false,
+        }
+    }
+
+    /// The Forge and domain pins: the first that differs, or what was checked.
+    fn check_forge(&self, b: &Bundle) -> Result<String, Error> {
+        let p = &self.pins;
+        let pairs = [
+            (
+                "forge_id",
+                p.forge_id.map(|v| v.to_string()),
+                b.result.forge_id.to_string(),
+            ),
+            (
+                "chain_id",
+                p.chain_id.map(|v| v.to_string()),
+                b.domain.chain_id.to_string(),
+            ),
+            (
+                "contract",
+                p.contract.map(|v| v.to_string()),
+                b.domain.verifying_contract.to_string(),
+            ),
+        ];
+        let mut checked = Vec::new();
+        for (name, want, got) in pairs {
+            match want {
+                Some(w) if w != got => {
+                    return Err(mismatch(
+                        "forge",
+                        format!("{name} {w}"),
+                        format!("{name} {got}"),
+                    ));
+                }
+                Some(w) => checked.push(format!("{name} {w}")),
+                None => {}
+            }
+        }
+        Ok(if checked.is_empty() {
+            "no Forge id, chain id or contract pinned".to_owned()
+        } else {
+            checked.join(", ") + " as expected"
+        })
+    }
 }
 
 /// A bundle that passed.
@@ -244,6 +321,13 @@ impl BundleVerifier {
             Some(n) => log.pass("nonce", format!("{n} as expected")),
             None => log.skip("nonce", "no expected nonce given"),
         }
+        match self.check_forge(b) {
+            Ok(detail) if self.pins == Pins::default() || detail.starts_with("no ") => {
+                log.skip("forge", detail)
+            }
+            Ok(detail) => log.pass("forge", detail),
+            Err(e) => return Err(log.fail("forge", e)),
+        }
 
         let tee_claims = (
             b.evidence != EvidenceKind::None,
@@ -283,6 +367,13 @@ impl BundleVerifier {
                 }
                 log.skip("report", "no TEE, no report");
                 log.skip("binding", "no TEE, no report");
+                if let Some(job) = self.pins.job {
+                    return Err(log.fail(
+                        "job",
+                        mismatch("job", format!("HOST_DATA {job}"), "no report (no TEE)"),
+                    ));
+                }
+                log.skip("job", "no TEE, no HOST_DATA");
                 let want = code_hash(&[0; 48], b.result.recipe_hash);
                 if want != b.result.code_hash {
                     return Err(
@@ -302,6 +393,15 @@ impl BundleVerifier {
             Some(r) => r,
         };
         log.pass("tee", format!("evidence {}", b.evidence.name()));
+        let pinned = self
+            .report
+            .policy
+            .measurements
+            .as_ref()
+            .is_some_and(|m| !m.is_empty());
+        if !pinned && !self.any_measurement {
+            return Err(log.fail("report", Error::MeasurementNotPinned));
+        }
 
         let certs: Result<Vec<_>, Error> = b
             .certificates
@@ -347,12 +447,17 @@ impl BundleVerifier {
         log.pass(
             "report",
             format!(
-                "SNP report accepted ({:?}, {}; signature, chain, TCB and policy passed)",
+                "SNP report accepted ({:?}, {}; signature, chain, TCB and policy passed){}",
                 accepted.product,
                 if accepted.amd_root {
                     "AMD root"
                 } else {
                     "test root named by the caller"
+                },
+                if pinned {
+                    ""
+                } else {
+                    "; ANY MEASUREMENT accepted: the policy pins none"
                 }
             ),
         );
@@ -372,6 +477,21 @@ impl BundleVerifier {
             "binding",
             "REPORT_DATA = signer ‖ keccak256(digest ‖ x25519 key) ‖ zeros",
         );
+        let host_data = B256::from(accepted.report.host_data);
+        match self.pins.job {
+            Some(job) if job != host_data => {
+                return Err(log.fail(
+                    "job",
+                    mismatch(
+                        "job",
+                        format!("HOST_DATA {job}"),
+                        format!("HOST_DATA {host_data}"),
+                    ),
+                ));
+            }
+            Some(job) => log.pass("job", format!("HOST_DATA is the pinned job {job}")),
+            None => log.skip("job", format!("no job pinned; HOST_DATA {host_data}")),
+        }
 
         let want = code_hash(&accepted.report.measurement, b.result.recipe_hash);
         if want != b.result.code_hash {

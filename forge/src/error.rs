@@ -58,6 +58,11 @@ pub enum Error {
         "the bundle was produced without a TEE: name the coordinator address it must be signed by (--coordinator)"
     )]
     CoordinatorNotNamed,
+    /// A TEE bundle checked under a policy that pins no measurement: any code would pass.
+    #[error(
+        "the policy pins no MEASUREMENT, so a report from any code would pass: give the enclave build's reference values (--reference, from `assay measure --reference`) or a policy with measurements (--any-measurement accepts any, insecure)"
+    )]
+    MeasurementNotPinned,
     /// The SNP report (or a certificate, or the policy file) failed its check.
     #[error("{0}")]
     Report(#[from] assay_attestation::Error),
@@ -92,6 +97,7 @@ impl Error {
             BundleFormat { .. } => "format",
             BundleMismatch { check, .. } => check,
             TeeRequired | CoordinatorNotNamed => "tee",
+            MeasurementNotPinned => "report",
             Report(e) => e.check(),
             JobSpec { .. } => "job",
             Io { .. } => "io",

@@ -28,7 +28,7 @@ pub mod shares;
 
 pub use error::Error;
 
-pub use check::{BUNDLE_CHECKS, BundleVerifier, RejectedBundle, VerifiedBundle};
+pub use check::{BUNDLE_CHECKS, BundleVerifier, Pins, RejectedBundle, VerifiedBundle};
 pub use format::{BUNDLE_FORMAT, Bundle, EvidenceKind};
 
 /// ABI-encoded calldata of `submitEvalResult(result, signature, report, certificates)`.
