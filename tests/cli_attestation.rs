@@ -96,6 +96,7 @@ fn verify_attestation_accepts_and_names_failed_checks() {
             out.contains("accepted: TEE (simulated)") && out.contains("nonce checked"),
             "{out}"
         );
+        assert!(String::from_utf8_lossy(&o.stderr).contains("WARNING: trusting the TEST root"));
         // What the result is bound to is named.
         assert!(
             out.contains(&format!("measurement {}", hex::encode(MEASUREMENT)))
@@ -379,6 +380,25 @@ fn keys_new_encrypt_and_serve() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("measurement"));
+    // A test root is named by an insecure-sounding flag, and keeps the service on loopback.
+    let o = assay(&[
+        "keys",
+        "serve",
+        "--listen",
+        "0.0.0.0:0",
+        "--resource",
+        &resource,
+        "--policy",
+        &f.p("policy.toml"),
+        "--insecure-test-root",
+        &sim("ark.pem"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("WARNING: trusting the TEST root") && err.contains("loopback address only"),
+        "{err}"
+    );
 
     let mut child = Command::new(bin("assay"))
         .args([

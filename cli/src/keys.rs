@@ -122,6 +122,13 @@ pub fn run(cmd: KeysCommand) -> Result<ExitCode, Error> {
                 let addr = listener
                     .local_addr()
                     .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+                assay_keys::http::check_address(&service, addr)
+                    .map_err(|e| format!("cannot serve on {listen}: {e}"))?;
+                if service.trusts_test_root() {
+                    eprintln!(
+                        "key service: WARNING: a TEST root is trusted: keys go to enclaves a simulated AMD-SP vouches for; serving on loopback only, every release is logged"
+                    );
+                }
                 println!("key service listening on http://{addr}");
                 assay_keys::http::serve(listener, service)
                     .await

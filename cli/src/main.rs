@@ -102,8 +102,10 @@ pub struct TrustArgs {
     /// Check certificate and CRL validity at this time (RFC 3339) instead of now.
     #[arg(long)]
     pub at: Option<String>,
-    /// Also trust this root certificate (a simulated AMD-SP's ARK, for tests); repeatable.
-    #[arg(long = "trust-root")]
+    /// INSECURE, for tests: also trust this root certificate (a simulated AMD-SP's ARK), so
+    /// that reports signed with its test keys pass; repeatable. Warned about at start (and, by a
+    /// key service, at every release, which then serves on loopback only). Also `--trust-root`.
+    #[arg(long = "insecure-test-root", alias = "trust-root")]
     pub trust_root: Vec<PathBuf>,
 }
 

@@ -30,6 +30,10 @@ pub fn verifier_with_bundle_rule(args: &TrustArgs) -> Result<(Verifier, bool), E
     };
     let mut trust = TrustStore::amd();
     for path in &args.trust_root {
+        eprintln!(
+            "WARNING: trusting the TEST root {} besides AMD's: reports signed with test keys pass",
+            path.display()
+        );
         let bytes = std::fs::read(path).map_err(|source| assay_attestation::Error::Io {
             path: path.display().to_string(),
             source,

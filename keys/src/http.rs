@@ -29,7 +29,14 @@ async fn key(
     Json(request): Json<KeyRequest>,
 ) -> Result<Json<KeyResponse>, (StatusCode, Json<ErrorBody>)> {
     // Report verification is CPU work of ~0.3 ms: run it inline.
-    s.release(&request).map(Json).map_err(|e| {
+    let released = s.release(&request);
+    if released.is_ok() && s.trusts_test_root() {
+        eprintln!(
+            "key service: WARNING: released {:?} to enclave {} under a TEST root: a simulated AMD-SP's report may have vouched for it",
+            request.resource, request.enclave
+        );
+    }
+    released.map(Json).map_err(|e| {
         (
             StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             Json(ErrorBody {
@@ -40,12 +47,28 @@ async fn key(
     })
 }
 
-/// Serves `service` on `listener` until the process ends.
+/// Serves `service` on `listener` until the process ends. A service that trusts a test root
+/// is refused anywhere but on a loopback address: anyone who can sign as its simulated AMD-SP
+/// could take the keys.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     service: Arc<KeyService>,
 ) -> std::io::Result<()> {
+    check_address(&service, listener.local_addr()?)?;
     axum::serve(listener, router(service)).await
+}
+
+/// Whether `service` may serve on `addr`: one that trusts a test root, only on loopback.
+pub fn check_address(service: &KeyService, addr: std::net::SocketAddr) -> std::io::Result<()> {
+    if service.trusts_test_root() && !addr.ip().is_loopback() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "a key service that trusts a test root serves on a loopback address only, not {addr}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A blocking client of a key service at `base` (e.g. `http://127.0.0.1:8470`).

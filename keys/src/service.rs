@@ -59,6 +59,12 @@ impl KeyService {
         })
     }
 
+    /// Whether it trusts a test root besides AMD's (a simulated AMD-SP's): then it must be loud
+    /// about it and serve on loopback only ([`crate::http::serve`]).
+    pub fn trusts_test_root(&self) -> bool {
+        self.verifier.trust.trusts_test_root()
+    }
+
     /// A fresh, single-use nonce.
     pub fn challenge(&self) -> Challenge {
         let mut nonce = [0u8; 32];

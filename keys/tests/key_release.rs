@@ -285,3 +285,35 @@ fn malformed_requests_are_named() {
         "{e}"
     );
 }
+
+#[test]
+fn a_service_trusting_a_test_root_serves_on_loopback_only() {
+    let key = DataKey::generate();
+    let ks = Arc::new(service(&key, Duration::from_secs(60)));
+    assert!(ks.trusts_test_root());
+    let anywhere: std::net::SocketAddr = "0.0.0.0:8470".parse().unwrap();
+    let e = assay_keys::http::check_address(&ks, anywhere).unwrap_err();
+    assert!(e.to_string().contains("loopback address only"), "{e}");
+    assay_keys::http::check_address(&ks, "127.0.0.1:8470".parse().unwrap()).unwrap();
+    assay_keys::http::check_address(&ks, "[::1]:8470".parse().unwrap()).unwrap();
+    // serve itself refuses (it returns at once instead of serving).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let e = rt
+        .block_on(async {
+            let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+            assay_keys::http::serve(listener, ks.clone()).await
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    // With AMD's roots only, any address will do.
+    let mut amd_only = sim_verifier();
+    amd_only.trust = assay_attestation::verify::TrustStore::amd();
+    let ks = KeyService::new(
+        amd_only,
+        HashMap::from([(RESOURCE.to_owned(), key)]),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert!(!ks.trusts_test_root());
+    assay_keys::http::check_address(&ks, anywhere).unwrap();
+}

@@ -103,6 +103,11 @@ impl TrustStore {
         Ok(self)
     }
 
+    /// Whether any anchor is not AMD's own (a test root a caller named).
+    pub fn trusts_test_root(&self) -> bool {
+        self.anchors.iter().any(|a| !a.is_amd)
+    }
+
     /// Every anchor.
     pub fn anchors(&self) -> &[TrustAnchor] {
         &self.anchors
