@@ -2,6 +2,7 @@
 //! client for the enclave.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -47,15 +48,72 @@ async fn key(
     })
 }
 
-/// Serves `service` on `listener` until the process ends. A service that trusts a test root
-/// is refused anywhere but on a loopback address: anyone who can sign as its simulated AMD-SP
-/// could take the keys.
+/// How much a client can hold of the key service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once; more are closed as they arrive.
+    pub max_connections: usize,
+    /// Time a connection has to send a request's headers (each request's, on a kept-alive
+    /// connection), else it is closed.
+    pub header_timeout: Duration,
+    /// Time a connection may stay open at all, body and keep-alive included.
+    pub connection_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            connection_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Serves `service` on `listener` with the default [`Limits`] until the process ends. A service
+/// that trusts a test root is refused anywhere but on a loopback address: anyone who can sign
+/// as its simulated AMD-SP could take the keys.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     service: Arc<KeyService>,
 ) -> std::io::Result<()> {
+    serve_with(listener, service, Limits::default()).await
+}
+
+/// [`serve`] with `limits`: slow or idle clients (headers that never end, bodies that trickle,
+/// connections held open) are cut off, and beyond `max_connections` new ones are closed at
+/// once, so the service keeps answering others.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    service: Arc<KeyService>,
+    limits: Limits,
+) -> std::io::Result<()> {
     check_address(&service, listener.local_addr()?)?;
-    axum::serve(listener, router(service)).await
+    let router = router(service);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // Out of file descriptors and the like: a moment, then accept again.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(limits.connection_timeout, connection).await;
+            drop(slot);
+        });
+    }
 }
 
 /// Whether `service` may serve on `addr`: one that trusts a test root, only on loopback.

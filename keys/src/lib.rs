@@ -13,6 +13,7 @@ mod fsutil;
 pub mod holdout;
 pub mod http;
 pub mod key;
+mod nonces;
 pub mod protocol;
 pub mod service;
 pub mod wrap;

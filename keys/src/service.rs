@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use assay_attestation::Verifier;
 use assay_attestation::verify::Certificate;
 use assay_forge::binding::key_release_report_data;
 use time::OffsetDateTime;
 
+use crate::nonces::{DEFAULT_CAP, NonceTable};
 use crate::protocol::{Challenge, KeyRequest, KeyResponse};
 use crate::wrap::wrap_key;
 use crate::{DataKey, Error};
@@ -20,7 +21,7 @@ pub struct KeyService {
     verifier: Verifier,
     resources: HashMap<String, DataKey>,
     ttl: Duration,
-    nonces: Mutex<HashMap<[u8; 32], Instant>>,
+    nonces: Mutex<NonceTable>,
 }
 
 impl std::fmt::Debug for KeyService {
@@ -55,7 +56,7 @@ impl KeyService {
             verifier,
             resources,
             ttl,
-            nonces: Mutex::new(HashMap::new()),
+            nonces: Mutex::new(NonceTable::new(ttl, DEFAULT_CAP)),
         })
     }
 
@@ -69,10 +70,7 @@ impl KeyService {
     pub fn challenge(&self) -> Challenge {
         let mut nonce = [0u8; 32];
         aws_lc_rs::rand::fill(&mut nonce).expect("the system RNG works");
-        let mut nonces = self.nonces.lock().expect("nonce table");
-        let ttl = self.ttl;
-        nonces.retain(|_, issued| issued.elapsed() < ttl);
-        nonces.insert(nonce, Instant::now());
+        self.nonces.lock().expect("nonce table").issue(nonce);
         Challenge {
             nonce,
             expires_in: self.ttl.as_secs(),
@@ -86,7 +84,7 @@ impl KeyService {
             .nonces
             .lock()
             .expect("nonce table")
-            .remove(&request.nonce);
+            .take(&request.nonce);
         match issued {
             None => return Err(Error::NonceUnknown),
             Some(t) if t.elapsed() >= self.ttl => {

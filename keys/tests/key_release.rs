@@ -317,3 +317,78 @@ fn a_service_trusting_a_test_root_serves_on_loopback_only() {
     assert!(!ks.trusts_test_root());
     assay_keys::http::check_address(&ks, anywhere).unwrap();
 }
+
+/// A key service on loopback with `limits`, and its URL.
+fn serve_limited(
+    ks: Arc<KeyService>,
+    limits: assay_keys::http::Limits,
+) -> (tokio::runtime::Runtime, std::net::SocketAddr) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(assay_keys::http::serve_with(listener, ks, limits));
+    (rt, addr)
+}
+
+/// A client that starts a request and never finishes its headers.
+fn half_open(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"POST /v1/challenge HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    s
+}
+
+#[test]
+fn the_key_service_answers_while_hundreds_of_connections_hang() {
+    let key = DataKey::generate();
+    let ks = Arc::new(service(&key, Duration::from_secs(60)));
+    let (_rt, addr) = serve_limited(ks, assay_keys::http::Limits::default());
+    let hanging: Vec<_> = (0..300).map(|_| half_open(addr)).collect();
+    let client = assay_keys::http::Client::new(&format!("http://{addr}"));
+    for _ in 0..3 {
+        client.challenge().unwrap();
+    }
+    drop(hanging);
+}
+
+#[test]
+fn a_connection_that_never_finishes_its_headers_is_closed_and_over_the_limit_none_is_kept() {
+    use std::io::Read;
+    let key = DataKey::generate();
+    let ks = Arc::new(service(&key, Duration::from_secs(60)));
+    let limits = assay_keys::http::Limits {
+        max_connections: 4,
+        header_timeout: Duration::from_millis(300),
+        connection_timeout: Duration::from_secs(30),
+    };
+    let (_rt, addr) = serve_limited(ks, limits);
+    // The server closes it (after answering 408, or not): reading ends instead of waiting
+    // for the 20 s this read would allow.
+    let mut slow = half_open(addr);
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let closed = slow.read_to_end(&mut rest);
+    assert!(closed.is_ok(), "not closed: {closed:?}");
+    // Over the connection limit, new connections are closed as they arrive.
+    let held: Vec<_> = (0..4).map(|_| half_open(addr)).collect();
+    std::thread::sleep(Duration::from_millis(50));
+    let mut extra = half_open(addr);
+    extra
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut got = Vec::new();
+    assert!(extra.read_to_end(&mut got).is_ok());
+    assert!(got.is_empty(), "closed without an answer");
+    drop(held);
+    // Once the held ones time out, the service answers again.
+    let client = assay_keys::http::Client::new(&format!("http://{addr}"));
+    let answered = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        client.challenge().is_ok()
+    });
+    assert!(answered);
+}
