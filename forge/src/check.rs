@@ -77,8 +77,9 @@ impl BundleVerifier {
         }
     }
 
-    /// The Forge and domain pins: the first that differs, or what was checked.
-    fn check_forge(&self, b: &Bundle) -> Result<String, Error> {
+    /// The Forge and domain pins: the first that differs, or what was checked (`None` when
+    /// nothing is pinned).
+    fn check_forge(&self, b: &Bundle) -> Result<Option<String>, Error> {
         let p = &self.pins;
         let pairs = [
             (
@@ -111,11 +112,7 @@ impl BundleVerifier {
                 None => {}
             }
         }
-        Ok(if checked.is_empty() {
-            "no Forge id, chain id or contract pinned".to_owned()
-        } else {
-            checked.join(", ") + " as expected"
-        })
+        Ok((!checked.is_empty()).then(|| checked.join(", ") + " as expected"))
     }
 }
 
@@ -322,10 +319,8 @@ impl BundleVerifier {
             None => log.skip("nonce", "no expected nonce given"),
         }
         match self.check_forge(b) {
-            Ok(detail) if self.pins == Pins::default() || detail.starts_with("no ") => {
-                log.skip("forge", detail)
-            }
-            Ok(detail) => log.pass("forge", detail),
+            Ok(Some(detail)) => log.pass("forge", detail),
+            Ok(None) => log.skip("forge", "no Forge id, chain id or contract pinned"),
             Err(e) => return Err(log.fail("forge", e)),
         }
 

@@ -225,8 +225,9 @@ impl JobSpec {
         Self::parse(&text, &path.display().to_string())
     }
 
-    /// Rules serde cannot state.
-    fn check(&self, origin: &str) -> Result<(), Error> {
+    /// The rules serde cannot state (format, bounds, evidence against key release), for a
+    /// JobSpec built in code as for one read from a file; `origin` names it in errors.
+    pub fn check(&self, origin: &str) -> Result<(), Error> {
         if self.format != JOB_FORMAT {
             return Err(bad(
                 origin,

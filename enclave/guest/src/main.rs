@@ -145,7 +145,9 @@ fn evidence(a: &Args, from_file: Option<EvidenceSpec>) -> Result<EvidenceSpec, S
         (None, Some(EvidenceSpec::Snp { .. })) => Evidence::Snp,
         (None, Some(EvidenceSpec::Simulated { .. })) => Evidence::Simulated,
         (None, Some(EvidenceSpec::None { .. })) => Evidence::None,
-        (None, None) => return Err(required::<()>(None, "--evidence").unwrap_err()),
+        (None, None) => {
+            return Err("--evidence is required (or give a JobSpec with --job)".into());
+        }
     };
     Ok(match (kind, from_file) {
         (Evidence::Snp, file) => {
@@ -327,11 +329,8 @@ fn job_spec(a: &Args) -> Result<JobSpec, String> {
         },
     };
     // The rules of a JobSpec file hold for one built from flags too.
-    JobSpec::parse(
-        &serde_json::to_string(&spec).expect("a JobSpec serialises"),
-        "the command line",
-    )
-    .map_err(|e| e.to_string())
+    spec.check("the command line").map_err(|e| e.to_string())?;
+    Ok(spec)
 }
 
 fn main_inner(a: &Args) -> Result<(), String> {
