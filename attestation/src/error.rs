@@ -26,6 +26,14 @@ pub enum Error {
         /// Its length.
         len: usize,
     },
+    /// Bytes follow the report in an envelope where only zero padding may.
+    #[error("{envelope}: {reason}")]
+    EnvelopeTrailing {
+        /// Which envelope.
+        envelope: &'static str,
+        /// What follows the report, and where.
+        reason: String,
+    },
     /// MSG_REPORT_RSP carried a firmware error instead of a report.
     #[error("the firmware answered the report request with status {status:#x} instead of a report")]
     FirmwareStatus {
@@ -308,7 +316,7 @@ pub enum Error {
     PolicyDebug,
     /// The guest allows a migration agent and the policy does not.
     #[error(
-        "policy: the guest's POLICY allows a migration agent and the policy sets allow_migrate_ma = false"
+        "policy: the guest's POLICY allows a migration agent, which the policy refuses (allow_migrate_ma = true accepts it)"
     )]
     PolicyMigrationAgent,
     /// A field differs from the exact value required.
@@ -397,6 +405,7 @@ impl Error {
         match self {
             ReportLength { .. }
             | EnvelopeTruncated { .. }
+            | EnvelopeTrailing { .. }
             | FirmwareStatus { .. }
             | UnsupportedVersion { .. }
             | UnsupportedSignatureAlgorithm { .. }

@@ -26,13 +26,14 @@ pub fn default_chain_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/sim")
 }
 
-/// The TCB the simulated VCEK was issued for (see `testdata/sim/generate.py`).
+/// The TCB the simulated VCEK was issued for (see `testdata/sim/generate.py`): Milan's default
+/// floor ([`crate::validate::MinTcb::floor`]).
 pub const SIM_TCB: Tcb = Tcb {
     fmc: None,
-    bootloader: 3,
+    bootloader: 4,
     tee: 0,
-    snp: 8,
-    microcode: 115,
+    snp: 24,
+    microcode: 219,
 };
 
 /// The simulated chip's id (the VCEK's hwID): bytes 0x40, 0x41, … 0x7f.

@@ -42,16 +42,73 @@ fn debug_is_forbidden_unless_allowed() {
 }
 
 #[test]
-fn migration_agent() {
-    rule(
-        "allow_migrate_ma = false",
-        |_| {},
-        |r| r.policy.0 |= MIGRATE_MA,
-        "migration agent",
-    );
-    policy("")
+fn a_migration_agent_is_refused_unless_allowed() {
+    for toml in ["", "allow_migrate_ma = false"] {
+        rule(
+            toml,
+            |_| {},
+            |r| r.policy.0 |= MIGRATE_MA,
+            "migration agent",
+        );
+    }
+    policy("allow_migrate_ma = true")
         .check(&sim_report(|r| r.policy.0 |= MIGRATE_MA), Product::Milan)
         .unwrap();
+}
+
+#[test]
+fn without_min_tcb_the_products_floor_applies() {
+    use assay_attestation::abi::Tcb;
+    use assay_attestation::validate::MinTcb;
+    for product in Product::ALL {
+        let floor = MinTcb::floor(product);
+        let at_floor = Tcb {
+            fmc: floor.fmc,
+            bootloader: floor.bootloader.unwrap_or(0),
+            tee: floor.tee.unwrap_or(0),
+            snp: floor.snp.unwrap_or(0),
+            microcode: floor.microcode.unwrap_or(0),
+        };
+        let with = |tcb: Tcb| sim_report(|r| r.reported_tcb = tcb.encode(product));
+        Policy::default()
+            .check(&with(at_floor), product)
+            .unwrap_or_else(|e| panic!("{product:?} at its floor: {e}"));
+        let below = Tcb {
+            snp: at_floor.snp - 1,
+            ..at_floor
+        };
+        let e = Policy::default().check(&with(below), product).unwrap_err();
+        assert!(
+            matches!(e, Error::PolicyBelowMinimum { .. })
+                && e.to_string()
+                    .contains("min_tcb.snp (the product's default floor"),
+            "{product:?}: {e}"
+        );
+        // A policy that names its own minimum (here: none at all) replaces the floor.
+        policy("[min_tcb]").check(&with(below), product).unwrap();
+        let e = policy("[min_tcb]\nsnp = 255")
+            .check(&with(at_floor), product)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("policy: min_tcb.snp requires"),
+            "{e}"
+        );
+    }
+    // The floors are AMD-SB-3019's for Milan and Genoa.
+    assert_eq!(
+        (
+            MinTcb::floor(Product::Milan).snp,
+            MinTcb::floor(Product::Milan).microcode
+        ),
+        (Some(24), Some(219))
+    );
+    assert_eq!(
+        (
+            MinTcb::floor(Product::Genoa).snp,
+            MinTcb::floor(Product::Genoa).microcode
+        ),
+        (Some(23), Some(84))
+    );
 }
 
 #[test]
@@ -68,10 +125,10 @@ fn vmpl_and_guest_svn() {
 #[test]
 fn minimum_tcb_per_component() {
     for (component, value) in [
-        ("bootloader", 4),
-        ("tee", 1),
-        ("snp", 9),
-        ("microcode", 116),
+        ("bootloader", SIM_TCB.bootloader + 1),
+        ("tee", SIM_TCB.tee + 1),
+        ("snp", SIM_TCB.snp + 1),
+        ("microcode", SIM_TCB.microcode + 1),
     ] {
         let toml = format!("[min_tcb]\n{component} = {value}");
         rule(

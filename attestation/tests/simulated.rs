@@ -64,11 +64,11 @@ fn reported_tcb_must_equal_the_vceks() {
     for (component, edit) in [
         (
             "bootloader",
-            (|t: &mut assay_attestation::abi::Tcb| t.bootloader = 4) as fn(&mut _),
+            (|t: &mut assay_attestation::abi::Tcb| t.bootloader += 1) as fn(&mut _),
         ),
-        ("tee", |t| t.tee = 1),
-        ("snp", |t| t.snp = 7),
-        ("microcode", |t| t.microcode = 116),
+        ("tee", |t| t.tee += 1),
+        ("snp", |t| t.snp -= 1),
+        ("microcode", |t| t.microcode += 1),
     ] {
         let input = sim_sign(
             sim_report(|r| {
@@ -88,7 +88,7 @@ fn reported_tcb_must_equal_the_vceks() {
     }
     // CURRENT_TCB differing from the VCEK's is fine: only REPORTED_TCB selects the VCEK.
     let input = sim_sign(
-        sim_report(|r| r.current_tcb = TcbVersion(0x7309_0000_0000_0003)),
+        sim_report(|r| r.current_tcb = TcbVersion(0xdb19_0000_0000_0004)),
         "vcek.pk8",
     );
     sim_verifier().verify(&input, &vcek_chain()).unwrap();

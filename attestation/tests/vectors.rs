@@ -43,10 +43,12 @@ fn cases() -> Vec<Case> {
         .collect()
 }
 
+/// Debug allowed and no TCB floor: every real report, old ones too, passes the policy.
 fn permissive(at: time::OffsetDateTime) -> Verifier {
     Verifier {
         policy: Policy {
             allow_debug: true,
+            min_tcb: Some(assay_attestation::validate::MinTcb::default()),
             ..Policy::default()
         },
         ..Verifier::new(at)
@@ -126,9 +128,22 @@ fn every_real_report_verifies_with_its_certificates() {
 }
 
 #[test]
-fn debug_report_is_refused_by_the_default_policy() {
+fn the_default_policy_refuses_debug_reports_and_those_below_their_products_floor() {
+    let mut accepted = Vec::new();
     for case in cases() {
         let result = Verifier::new(case.at).verify(&case.input, &case.certs);
+        let tcb = &case.value["reported_tcb"];
+        let floor = assay_attestation::validate::MinTcb::floor(
+            case.value["product"].as_str().unwrap().parse().unwrap(),
+        );
+        let meets = |min: Option<u8>, key: &str| {
+            min.is_none_or(|m| tcb[key].as_u64().is_some_and(|v| v >= u64::from(m)))
+        };
+        let at_floor = meets(floor.fmc, "fmc")
+            && meets(floor.bootloader, "bl")
+            && meets(floor.tee, "tee")
+            && meets(floor.snp, "snp")
+            && meets(floor.microcode, "ucode");
         if case.value["debug"].as_bool().unwrap() {
             let rejected = result.expect_err(&case.id);
             assert!(
@@ -137,10 +152,31 @@ fn debug_report_is_refused_by_the_default_policy() {
                 rejected.error
             );
             assert_eq!(rejected.error.check(), "policy");
-        } else {
+        } else if at_floor {
             result.unwrap_or_else(|r| panic!("{}: {}", case.id, r.error));
+            accepted.push(case.id);
+        } else {
+            let rejected = result.expect_err(&case.id);
+            assert!(
+                matches!(rejected.error, Error::PolicyBelowMinimum { .. })
+                    && rejected.error.to_string().contains("default floor"),
+                "{}: {}",
+                case.id,
+                rejected.error
+            );
         }
     }
+    // Reports from patched Milan and Genoa hosts pass the default floor.
+    assert_eq!(
+        accepted,
+        [
+            "trustee-azure-genoa-v3-hcl",
+            "openpcc-azure-genoa-v3-hcl",
+            "oak-genoa-v5",
+            "oak-milan-v3-oc",
+            "oak-milan-v3-rk"
+        ]
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@ use crate::error::Error;
 use std::process::ExitCode;
 
 use assay_attestation::Verifier;
-use assay_attestation::kds::{load_certificate_dir, read_crl_file, read_report_file};
+use assay_attestation::kds::{load_certificate_dir, load_crl_dir, read_crl_file, read_report_file};
 use assay_attestation::verify::{TrustStore, parse_certificates};
 use assay_forge::policy::BundlePolicy;
 use assay_measurements::reference::ReferenceValues;
@@ -69,10 +69,22 @@ pub fn verifier_with_bundle_rule(args: &TrustArgs) -> Result<(Verifier, bool), E
     ))
 }
 
+/// Says on stderr that no CRL was checked (a revoked ASK or VEK would have passed), and how
+/// to check one.
+pub fn note_no_crl(verifier: &Verifier) {
+    if verifier.crls.is_empty() {
+        eprintln!(
+            "note: no CRL was checked (a revoked ASK or VEK would pass): give --crl FILE, or put crl.der beside the certificates (`assay kds fetch` writes it)"
+        );
+    }
+}
+
 pub fn run(args: &ReportArgs) -> Result<ExitCode, Error> {
-    let verifier = verifier(&args.trust)?;
+    let mut verifier = verifier(&args.trust)?;
     let input = read_report_file(&args.report)?;
     let certs = load_certificate_dir(&args.certs)?;
+    // A CRL beside the certificates is checked as if given with --crl.
+    verifier.crls.extend(load_crl_dir(&args.certs)?);
     let at = verifier.at.format(&Rfc3339).unwrap_or_default();
     match verifier.verify(&input, &certs) {
         Ok(accepted) => {
@@ -104,6 +116,7 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode, Error> {
                     accepted.signer,
                     hex::encode(accepted.report.measurement)
                 );
+                note_no_crl(&verifier);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -146,7 +146,7 @@ fn debug_guest_needs_a_policy_that_allows_it() {
     );
 
     let policy = certs.path().join("policy.toml");
-    std::fs::write(&policy, "allow_debug = true\nvmpl = 0\n").unwrap();
+    std::fs::write(&policy, "allow_debug = true\nvmpl = 0\n[min_tcb]\n").unwrap();
     let o = assay(&[
         "verify",
         "report",
@@ -160,7 +160,7 @@ fn debug_guest_needs_a_policy_that_allows_it() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 
-    std::fs::write(&policy, "allow_debug = true\nvmpl = 2\n").unwrap();
+    std::fs::write(&policy, "allow_debug = true\nvmpl = 2\n[min_tcb]\n").unwrap();
     let o = assay(&[
         "verify",
         "report",
@@ -210,6 +210,46 @@ fn crl_option_is_checked() {
         "{}",
         stderr(&stale)
     );
+    // Without a CRL the report passes, and stderr says that none was checked.
+    let unchecked = assay(&[
+        "verify",
+        "report",
+        path(&report),
+        "--certs",
+        path(certs.path()),
+        "--at",
+        "2026-11-24T00:00:00Z",
+    ]);
+    assert_eq!(unchecked.status.code(), Some(0), "{}", stderr(&unchecked));
+    assert!(stderr(&unchecked).contains("note: no CRL was checked"));
+    // A CRL beside the certificates (as `assay kds fetch` writes it) is checked without --crl.
+    std::fs::copy(&crl, certs.path().join("crl.pem")).unwrap();
+    let beside = assay(&[
+        "verify",
+        "report",
+        path(&report),
+        "--certs",
+        path(certs.path()),
+        "--at",
+        "2026-11-24T00:00:00Z",
+    ]);
+    assert_eq!(beside.status.code(), Some(1));
+    assert!(
+        stderr(&beside).starts_with("rejected: crl check failed"),
+        "{}",
+        stderr(&beside)
+    );
+    let fresh = assay(&[
+        "verify",
+        "report",
+        path(&report),
+        "--certs",
+        path(certs.path()),
+        "--at",
+        "2025-06-01T00:00:00Z",
+    ]);
+    assert_eq!(fresh.status.code(), Some(0), "{}", stderr(&fresh));
+    assert!(!stderr(&fresh).contains("no CRL"), "{}", stderr(&fresh));
 }
 
 #[test]

@@ -30,10 +30,18 @@ pub fn read_report_file(path: &Path) -> Result<Vec<u8>, Error> {
     Ok(bytes)
 }
 
-/// Loads every certificate in `dir`: files ending in `.pem`, `.der`, `.crt`, `.cer` or `.testcer`,
-/// PEM (any number of certificates) or DER. Other files are ignored; a certificate file that
-/// does not parse is an error naming it.
-pub fn load_certificate_dir(dir: &Path) -> Result<Vec<Certificate>, Error> {
+/// Whether `path` names a CRL in a certificate folder: `*.crl`, or a name starting with `crl`
+/// (`assay kds fetch` writes `crl.der`).
+fn is_crl_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "crl")
+        || path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("crl"))
+}
+
+/// The regular files in `dir` that `wanted` picks, sorted by name.
+fn files_in(dir: &Path, wanted: impl Fn(&Path) -> bool) -> Result<Vec<std::path::PathBuf>, Error> {
     let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
         path: dir.display().to_string(),
         source,
@@ -45,15 +53,25 @@ pub fn load_certificate_dir(dir: &Path) -> Result<Vec<Certificate>, Error> {
             source,
         })?;
         let path = entry.path();
-        let wanted = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e, "pem" | "der" | "crt" | "cer" | "testcer"));
-        if wanted && path.is_file() {
+        if wanted(&path) && path.is_file() {
             paths.push(path);
         }
     }
     paths.sort();
+    Ok(paths)
+}
+
+/// Loads every certificate in `dir`: files ending in `.pem`, `.der`, `.crt`, `.cer` or `.testcer`,
+/// PEM (any number of certificates) or DER, but for CRLs ([`load_crl_dir`]). Other files are
+/// ignored; a certificate file that does not parse is an error naming it.
+pub fn load_certificate_dir(dir: &Path) -> Result<Vec<Certificate>, Error> {
+    let paths = files_in(dir, |path| {
+        !is_crl_file(path)
+            && path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e, "pem" | "der" | "crt" | "cer" | "testcer"))
+    })?;
     let mut certs = Vec::new();
     for path in paths {
         certs.extend(parse_certificates(
@@ -62,6 +80,16 @@ pub fn load_certificate_dir(dir: &Path) -> Result<Vec<Certificate>, Error> {
         )?);
     }
     Ok(certs)
+}
+
+/// Loads the CRLs in a certificate folder: `*.crl` files and files whose name starts with `crl`
+/// (`crl.der`, as `assay kds fetch` writes it), DER or PEM. A CRL that does not parse is an
+/// error naming it.
+pub fn load_crl_dir(dir: &Path) -> Result<Vec<Crl>, Error> {
+    files_in(dir, is_crl_file)?
+        .iter()
+        .map(|p| read_crl_file(p))
+        .collect()
 }
 
 /// Reads a CRL file (DER or PEM).
@@ -101,5 +129,20 @@ mod tests {
             load_certificate_dir(&dir.path().join("absent")),
             Err(Error::Io { .. })
         ));
+    }
+
+    #[test]
+    fn a_crl_beside_the_certificates_is_read_as_a_crl() {
+        let sim = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/sim");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(sim.join("vcek.pem"), dir.path().join("vcek.pem")).unwrap();
+        assert!(load_crl_dir(dir.path()).unwrap().is_empty());
+        std::fs::copy(sim.join("crl-empty.der"), dir.path().join("crl.der")).unwrap();
+        // The certificate loader leaves it alone; the CRL loader reads it.
+        assert_eq!(load_certificate_dir(dir.path()).unwrap().len(), 1);
+        assert_eq!(load_crl_dir(dir.path()).unwrap().len(), 1);
+        std::fs::write(dir.path().join("revoked.crl"), "not a CRL").unwrap();
+        let err = load_crl_dir(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("revoked.crl"), "{err}");
     }
 }

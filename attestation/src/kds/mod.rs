@@ -8,7 +8,7 @@ mod files;
 mod url;
 
 pub use cache::Cache;
-pub use files::{load_certificate_dir, read_crl_file, read_report_file};
+pub use files::{load_certificate_dir, load_crl_dir, read_crl_file, read_report_file};
 pub use url::{KDS_BASE, cert_chain_url, crl_url, vcek_url, vcek_url_for_report};
 
 #[cfg(feature = "kds-fetch")]

@@ -2,8 +2,10 @@
 //! meets what the relying party requires (no debug, minimum TCB, expected measurement, …).
 //!
 //! A policy is a TOML file; every key is optional and an absent key checks nothing, except
-//! `allow_debug`, which defaults to `false`: a debuggable guest is refused unless a policy says
-//! otherwise. Unknown keys are errors, so a misspelt rule cannot be silently ignored. The format is
+//! three whose absence means the safe choice: `allow_debug` and `allow_migrate_ma` default to
+//! `false` (a debuggable guest, or one a migration agent may export, is refused unless a policy
+//! says otherwise), and an absent `min_tcb` means the product's floor ([`MinTcb::floor`]).
+//! Unknown keys are errors, so a misspelt rule cannot be silently ignored. The format is
 //! documented in `docs/policy.md`.
 
 mod hexfield;
@@ -18,7 +20,7 @@ use crate::abi::{AttestationReport, Product};
 use hexfield::Hex;
 
 /// Minimum security patch level per TCB component; absent components are not checked.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct MinTcb {
     /// Turin and later: FMC SPL.
@@ -31,6 +33,42 @@ pub struct MinTcb {
     pub snp: Option<u8>,
     /// Microcode SPL.
     pub microcode: Option<u8>,
+}
+
+impl MinTcb {
+    /// The floor a policy without `[min_tcb]` enforces: the REPORTED_TCB that fixes AMD-SB-3019
+    /// (CVE-2024-56161, microcode signature verification, February 2025) on the classic parts,
+    /// as cloud providers' bulletins quote it (Google Cloud GCP-2025-007 for Milan; Genoa's
+    /// SNP firmware 1.55.40 and microcode 0x0A101154). Turin's floor is the lowest published
+    /// TCB of Turin's SNP firmware we know of, not an AMD bulletin's. A host on another stepping
+    /// (Milan-X, Genoa-X, Bergamo, Siena carry other microcode lines) or a later bulletin's
+    /// floor needs its own `[min_tcb]`; an empty `[min_tcb]` table checks nothing. See
+    /// `docs/policy.md`.
+    pub fn floor(product: Product) -> MinTcb {
+        match product {
+            Product::Milan => MinTcb {
+                fmc: None,
+                bootloader: Some(4),
+                tee: Some(0),
+                snp: Some(24),
+                microcode: Some(219),
+            },
+            Product::Genoa => MinTcb {
+                fmc: None,
+                bootloader: None,
+                tee: Some(0),
+                snp: Some(23),
+                microcode: Some(84),
+            },
+            Product::Turin => MinTcb {
+                fmc: Some(1),
+                bootloader: Some(1),
+                tee: Some(1),
+                snp: Some(4),
+                microcode: Some(82),
+            },
+        }
+    }
 }
 
 /// Requirements on PLATFORM_INFO; each `true` is enforced, `false` or absent is not.
@@ -64,13 +102,15 @@ pub struct Policy {
     /// Accept guests whose POLICY allows the host to debug them (default `false`).
     #[serde(default)]
     pub allow_debug: bool,
-    /// Accept guests whose POLICY allows a migration agent (default `true`: not checked).
-    pub allow_migrate_ma: Option<bool>,
+    /// Accept guests whose POLICY allows a migration agent (default `false`: such a guest's
+    /// memory can be exported by an agent the guest owner did not measure).
+    #[serde(default)]
+    pub allow_migrate_ma: bool,
     /// The VMPL the report must come from.
     pub vmpl: Option<u32>,
     /// Minimum GUEST_SVN.
     pub min_guest_svn: Option<u32>,
-    /// Minimum REPORTED_TCB per component.
+    /// Minimum REPORTED_TCB per component; absent, the product's floor ([`MinTcb::floor`]).
     pub min_tcb: Option<MinTcb>,
     /// Allowed MEASUREMENTs (hex, 48 bytes each).
     pub measurements: Option<Vec<Hex<48>>>,
@@ -96,6 +136,24 @@ pub struct Policy {
     /// PLATFORM_INFO requirements.
     pub platform: Option<PlatformRequirements>,
 }
+
+/// The TCB rules by component (fmc, bootloader, tee, snp, microcode), as a policy names them…
+const TCB_RULES: [&str; 5] = [
+    "min_tcb.fmc",
+    "min_tcb.bootloader",
+    "min_tcb.tee",
+    "min_tcb.snp",
+    "min_tcb.microcode",
+];
+
+/// …and as the default floor does, so that a refusal says where the minimum came from.
+const TCB_FLOOR_RULES: [&str; 5] = [
+    "min_tcb.fmc (the product's default floor; set [min_tcb] to choose another)",
+    "min_tcb.bootloader (the product's default floor; set [min_tcb] to choose another)",
+    "min_tcb.tee (the product's default floor; set [min_tcb] to choose another)",
+    "min_tcb.snp (the product's default floor; set [min_tcb] to choose another)",
+    "min_tcb.microcode (the product's default floor; set [min_tcb] to choose another)",
+];
 
 fn mismatch(rule: &'static str, expected: String, found: String) -> Error {
     Error::PolicyMismatch {
@@ -235,7 +293,7 @@ impl Policy {
         if guest.debug_allowed() && !self.allow_debug {
             return Err(Error::PolicyDebug);
         }
-        if guest.migrate_ma_allowed() && self.allow_migrate_ma == Some(false) {
+        if guest.migrate_ma_allowed() && !self.allow_migrate_ma {
             return Err(Error::PolicyMigrationAgent);
         }
         if let Some(vmpl) = self.vmpl
@@ -252,14 +310,18 @@ impl Policy {
                 found: report.guest_svn,
             });
         }
-        if let Some(min) = &self.min_tcb {
+        {
+            let (min, names) = match &self.min_tcb {
+                Some(min) => (*min, TCB_RULES),
+                None => (MinTcb::floor(product), TCB_FLOOR_RULES),
+            };
             let tcb = report.reported_tcb.decode(product);
             let pairs = [
-                ("min_tcb.fmc", min.fmc, tcb.fmc),
-                ("min_tcb.bootloader", min.bootloader, Some(tcb.bootloader)),
-                ("min_tcb.tee", min.tee, Some(tcb.tee)),
-                ("min_tcb.snp", min.snp, Some(tcb.snp)),
-                ("min_tcb.microcode", min.microcode, Some(tcb.microcode)),
+                (names[0], min.fmc, tcb.fmc),
+                (names[1], min.bootloader, Some(tcb.bootloader)),
+                (names[2], min.tee, Some(tcb.tee)),
+                (names[3], min.snp, Some(tcb.snp)),
+                (names[4], min.microcode, Some(tcb.microcode)),
             ];
             for (rule, minimum, found) in pairs {
                 if let Some(minimum) = minimum {

@@ -98,7 +98,8 @@ def main():
     write_pem("ask.pem", rsa_cert("SEV-Milan", 0x10001, ask, "ARK-Milan", ark))
     write_pem("asvk.pem", rsa_cert("SEV-VLEK-Milan", 0x10101, asvk, "ARK-Milan", ark))
 
-    tcb = {"bl": 3, "tee": 0, "snp": 8, "ucode": 115}
+    # At the Milan floor a policy without [min_tcb] enforces (AMD-SB-3019).
+    tcb = {"bl": 4, "tee": 0, "snp": 24, "ucode": 219}
     hwid = bytes(range(0x40, 0x80))
     vcek = ec.generate_private_key(ec.SECP384R1())
     write_pem("vcek.pem", vek_cert("SEV-VCEK", vcek, "SEV-Milan", ask, tcb, hwid=hwid))
