@@ -1,31 +1,56 @@
 //! Bundles made by the enclave's sealing step with the simulated AMD-SP and the `none` provider:
-//! accepted when everything holds, rejected when any field is tampered, and a `none` bundle never
-//! passes a policy that requires a TEE.
+//! accepted when everything holds, rejected when any field is tampered, a `none` bundle never
+//! passes a policy that requires a TEE, a result that breaks a rule of the job it commits to is
+//! refused, and version-1 bundles still verify, marked as such.
 
 use alloy_primitives::{Address, B256};
+use assay_enclave::evidence::EvidenceProvider;
 use assay_enclave::evidence::none::NoTee;
 use assay_enclave::identity::Signer;
 use assay_enclave::job::seal;
-use assay_forge::result::Wad;
+use assay_forge::job::JobSpec;
+use assay_forge::result::{EvalResult, Wad};
 use assay_forge::{Bundle, BundleVerifier, Pins, eip712::Domain};
-use assay_tests::forge::{coordinator_key_file, sample_result};
+use assay_tests::forge::{
+    commitment, coordinator_key_file, domain_of, sample_bundle, sample_job, sample_result,
+    version_1_bundle,
+};
 use assay_tests::sim::{InProcessSp, MEASUREMENT, sim_verifier};
 use serde_json::Value;
 
+const SCORES: [f64; 4] = [0.184, 0.142, -0.02, 0.052];
+
 fn domain() -> Domain {
-    Domain::assay(8453, Address::repeat_byte(0xf0))
+    domain_of(&sample_job(true, 4))
+}
+
+/// The simulated AMD-SP of a guest launched with `measurement` for the sample TEE job of `n`
+/// contributions.
+fn sp(measurement: [u8; 48], n: usize) -> InProcessSp {
+    InProcessSp::launched(measurement, sample_job(true, n).hash())
 }
 
 fn sim_bundle(signer: &Signer) -> Bundle {
-    let result = sample_result(true, MEASUREMENT, &[0.184, 0.142, -0.02, 0.052]);
-    seal(
-        result,
-        &domain(),
-        &InProcessSp::new(MEASUREMENT),
+    sample_bundle(
+        true,
+        MEASUREMENT,
+        &SCORES,
+        &sp(MEASUREMENT, 4),
         signer,
         [0x42; 32],
     )
-    .unwrap()
+}
+
+/// `r` sealed by `provider` and carrying `job` (which `r` may or may not keep to).
+fn sealed(
+    r: EvalResult,
+    job: &JobSpec,
+    provider: &dyn EvidenceProvider,
+    signer: &Signer,
+) -> Bundle {
+    let mut b = seal(r, &domain_of(job), provider, signer, [0; 32]).unwrap();
+    b.job = Some(job.clone());
+    b
 }
 
 fn verifier() -> BundleVerifier {
@@ -52,7 +77,7 @@ fn simulated_bundle_verifies_in_json_and_cbor() {
         forge_id: Some(b.result.forge_id),
         chain_id: Some(b.domain.chain_id),
         contract: Some(b.domain.verifying_contract),
-        job: Some(B256::ZERO),
+        job: Some(sample_job(true, 4).hash()),
     };
     let ok = v.verify(&b).unwrap();
     assert!(
@@ -167,7 +192,8 @@ fn every_tampered_field_is_rejected() {
 #[test]
 fn checks_beyond_the_signature_catch_what_a_signer_could_get_wrong() {
     let signer = Signer::generate();
-    let sp = InProcessSp::new(MEASUREMENT);
+    let sp = sp(MEASUREMENT, 4);
+    let job = sample_job(true, 4);
     let v = verifier();
     let base = sample_result(true, MEASUREMENT, &[0.184, 0.142, 0.071, 0.052]);
 
@@ -176,29 +202,28 @@ fn checks_beyond_the_signature_catch_what_a_signer_could_get_wrong() {
     for (s, bps) in r.scores.iter_mut().zip([3485, 2686, 1343, 986]) {
         s.shares = bps;
     }
-    let b = seal(r, &domain(), &sp, &signer, [0; 32]).unwrap();
-    assert_eq!(failed_check(&v, &b), "shares");
+    assert_eq!(failed_check(&v, &sealed(r, &job, &sp, &signer)), "shares");
 
     // data_root that is not the root of the listed contributions.
     let mut r = base.clone();
     r.data_root = B256::repeat_byte(1);
     assert_eq!(
-        failed_check(&v, &seal(r, &domain(), &sp, &signer, [0; 32]).unwrap()),
+        failed_check(&v, &sealed(r, &job, &sp, &signer)),
         "data_root"
     );
 
     // code_hash of another measurement.
     let r = sample_result(true, [0x11; 48], &[0.184, 0.142, 0.071, 0.052]);
     assert_eq!(
-        failed_check(&v, &seal(r, &domain(), &sp, &signer, [0; 32]).unwrap()),
+        failed_check(&v, &sealed(r, &job, &sp, &signer)),
         "code_hash"
     );
 
     // A report that binds a different result (spliced from another bundle).
-    let a = seal(base.clone(), &domain(), &sp, &signer, [0; 32]).unwrap();
+    let a = sealed(base.clone(), &job, &sp, &signer);
     let mut other = base.clone();
     other.forge_id = B256::repeat_byte(2);
-    let c = seal(other, &domain(), &sp, &signer, [0; 32]).unwrap();
+    let c = sealed(other, &job, &sp, &signer);
     let mut spliced = a.clone();
     spliced.report = c.report.clone();
     assert_eq!(failed_check(&v, &spliced), "binding");
@@ -236,22 +261,51 @@ fn checks_beyond_the_signature_catch_what_a_signer_could_get_wrong() {
 
     // The measurement is not the policy's.
     let r = sample_result(true, [0x11; 48], &[0.1]);
-    let b = seal(
-        r,
-        &domain(),
-        &InProcessSp::new([0x11; 48]),
-        &signer,
-        [0; 32],
-    )
-    .unwrap();
+    let b = sealed(r, &sample_job(true, 1), &self::sp([0x11; 48], 1), &signer);
     let e = v.verify(&b).unwrap_err().error;
     assert_eq!(e.kind(), "policy", "{e}");
 
     // A debug guest.
-    let mut debug = InProcessSp::new(MEASUREMENT);
+    let mut debug = self::sp(MEASUREMENT, 4);
     debug.0.policy |= 1 << 19;
-    let b = seal(base.clone(), &domain(), &debug, &signer, [0; 32]).unwrap();
+    let b = sealed(base.clone(), &job, &debug, &signer);
     assert_eq!(v.verify(&b).unwrap_err().error.kind(), "policy");
+
+    // A report requested at VMPL 1 (not by the enclave, which runs at VMPL 0).
+    struct AtVmpl1(InProcessSp);
+    impl EvidenceProvider for AtVmpl1 {
+        fn kind(&self) -> assay_forge::EvidenceKind {
+            assay_forge::EvidenceKind::Simulated
+        }
+        fn attest(
+            &self,
+            report_data: [u8; 64],
+        ) -> Result<Option<assay_enclave::evidence::Evidence>, assay_enclave::Error> {
+            let report = self
+                .0
+                .0
+                .report(&assay_attestation::abi::ReportRequest {
+                    report_data,
+                    vmpl: 1,
+                })
+                .to_vec();
+            Ok(Some(assay_enclave::evidence::Evidence {
+                report,
+                certificates: self.0.certificates(),
+            }))
+        }
+    }
+    let b = sealed(
+        base.clone(),
+        &job,
+        &AtVmpl1(self::sp(MEASUREMENT, 4)),
+        &signer,
+    );
+    let e = v.verify(&b).unwrap_err().error;
+    assert!(
+        e.kind() == "policy" && e.to_string().contains("vmpl"),
+        "{e}"
+    );
 
     // A simulated report relabelled as a real one.
     let mut relabelled = a.clone();
@@ -264,7 +318,7 @@ fn no_tee_bundles_never_pass_a_policy_that_requires_a_tee() {
     let dir = tempfile::tempdir().unwrap();
     let coordinator = Signer::load(&coordinator_key_file(dir.path())).unwrap();
     let r = sample_result(false, [0; 48], &[0.2, 0.1]);
-    let b = seal(r.clone(), &domain(), &NoTee, &coordinator, [0; 32]).unwrap();
+    let b = sealed(r.clone(), &sample_job(false, 2), &NoTee, &coordinator);
     assert!(!b.result.tee && b.report.is_none());
 
     let mut v = verifier();
@@ -382,6 +436,9 @@ fn conforms(schema: &Value, root: &Value, value: &Value, at: &str) -> Result<(),
             "^0x[0-9a-fA-F]{40}$" => {
                 s.len() == 42 && s.starts_with("0x") && hex::decode(&s[2..]).is_ok()
             }
+            "^0x[0-9a-fA-F]{32}$" => {
+                s.len() == 34 && s.starts_with("0x") && hex::decode(&s[2..]).is_ok()
+            }
             "^0x[0-9a-fA-F]{130}$" => s.len() == 132 && hex::decode(&s[2..]).is_ok(),
             "^0x[0-9a-fA-F]{2368}$" => s.len() == 2370 && hex::decode(&s[2..]).is_ok(),
             "^0x([0-9a-fA-F]{2})+$" => {
@@ -452,15 +509,17 @@ fn bundles_conform_to_the_published_schema() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let coordinator = Signer::load(&coordinator_key_file(dir.path())).unwrap();
-    let none = seal(
-        sample_result(false, [0; 48], &[0.2, -0.1]),
+    let none = sample_bundle(false, [0; 48], &[0.2, -0.1], &NoTee, &coordinator, [0; 32]);
+    let v1 = version_1_bundle(
+        true,
+        MEASUREMENT,
+        &SCORES,
         &domain(),
-        &NoTee,
-        &coordinator,
-        [0; 32],
-    )
-    .unwrap();
-    for b in [sim_bundle(&Signer::generate()), none] {
+        &InProcessSp::new(MEASUREMENT),
+        &Signer::generate(),
+        [0x42; 32],
+    );
+    for b in [sim_bundle(&Signer::generate()), none, v1] {
         let v: Value = serde_json::from_str(&b.to_json()).unwrap();
         conforms(&schema, &schema, &v, "").unwrap();
     }
@@ -555,7 +614,7 @@ fn a_policy_without_a_measurement_and_every_pin_are_enforced() {
         forge_id: Some(b.result.forge_id),
         chain_id: Some(b.domain.chain_id),
         contract: Some(b.domain.verifying_contract),
-        job: Some(B256::ZERO), // the in-process AMD-SP's HOST_DATA
+        job: Some(sample_job(true, 4).hash()),
     };
     let mut v = verifier();
     v.pins = right.clone();
@@ -594,15 +653,190 @@ fn a_policy_without_a_measurement_and_every_pin_are_enforced() {
         v.pins = pins;
         assert_eq!(failed_check(&v, &b), check, "{:?}", v.pins);
     }
-    // A job pinned on a bundle without a TEE: nothing carries HOST_DATA, so it cannot pass.
+    // A job pinned on a bundle without a TEE: the result itself commits to its job, so the pin
+    // is checked against that.
     let dir = tempfile::tempdir().unwrap();
     let coordinator = Signer::load(&coordinator_key_file(dir.path())).unwrap();
-    let r = sample_result(false, [0; 48], &[0.2]);
-    let none = seal(r, &domain(), &NoTee, &coordinator, [0; 32]).unwrap();
+    let none = sample_bundle(false, [0; 48], &[0.2], &NoTee, &coordinator, [0; 32]);
     let mut v = verifier();
     v.allow_no_tee = true;
     v.coordinator = Some(coordinator.address());
     v.verify(&none).unwrap();
+    v.pins.job = Some(sample_job(false, 1).hash());
+    v.verify(&none).unwrap();
     v.pins.job = Some(B256::ZERO);
     assert_eq!(failed_check(&v, &none), "job");
+    // A version-1 bundle without a TEE: nothing carries the job, so a pin cannot pass.
+    let v1 = version_1_bundle(
+        false,
+        [0; 48],
+        &[0.2],
+        &domain(),
+        &NoTee,
+        &coordinator,
+        [0; 32],
+    );
+    v.pins.job = None;
+    v.verify(&v1).unwrap();
+    v.pins.job = Some(B256::ZERO);
+    assert_eq!(failed_check(&v, &v1), "job");
+}
+
+#[test]
+fn version_1_bundles_still_verify_and_say_what_they_lack() {
+    let b = version_1_bundle(
+        true,
+        MEASUREMENT,
+        &SCORES,
+        &domain(),
+        &InProcessSp::new(MEASUREMENT),
+        &Signer::generate(),
+        [0x42; 32],
+    );
+    assert_eq!(b.format, assay_forge::BUNDLE_FORMAT_V1);
+    for bytes in [b.to_json().into_bytes(), b.to_cbor()] {
+        let back = Bundle::parse(&bytes, "v1").unwrap();
+        assert_eq!(back, b);
+        let ok = verifier().verify(&back).unwrap();
+        let detail = |check: &str| {
+            format!(
+                "{:?}",
+                ok.checks.iter().find(|c| c.check == check).unwrap().status
+            )
+        };
+        assert!(
+            detail("format").contains("VERSION 1"),
+            "{}",
+            detail("format")
+        );
+        assert!(
+            detail("job").contains("commits to no job"),
+            "{}",
+            detail("job")
+        );
+    }
+    // Its digest is version 1's: EvalResult, not EvalResultV2.
+    assert_eq!(
+        assay_forge::eip712::struct_hash(&b.result),
+        alloy_sol_types::SolStruct::eip712_hash_struct(&assay_forge::eip712::to_sol(&b.result))
+    );
+    // A version-1 bundle that carries a job, or a version-2 one without, is malformed.
+    let mut mixed = b.clone();
+    mixed.job = Some(sample_job(true, 4));
+    let e = Bundle::parse(&mixed.to_cbor(), "mixed").unwrap_err();
+    assert!(e.to_string().contains("version-1 bundle has no job"), "{e}");
+    assert_eq!(failed_check(&verifier(), &mixed), "format");
+    let mut bare = sim_bundle(&Signer::generate());
+    bare.job = None;
+    let e = Bundle::parse(&bare.to_cbor(), "bare").unwrap_err();
+    assert!(e.to_string().contains("carries its JobSpec"), "{e}");
+    assert_eq!(failed_check(&verifier(), &bare), "format");
+}
+
+/// A TEE bundle whose result breaks one rule of the approved job it commits to: the job is the
+/// sample job changed by `edit`, the result is the sample result (committing to the changed
+/// job), and the guest was launched for the changed job.
+fn breaking(edit: impl Fn(&mut JobSpec)) -> Bundle {
+    let mut job = sample_job(true, 4);
+    edit(&mut job);
+    let mut r = sample_result(true, MEASUREMENT, &SCORES);
+    r.job = Some(commitment(&job));
+    let provider = InProcessSp::launched(MEASUREMENT, job.hash());
+    let mut b = seal(r, &domain_of(&job), &provider, &Signer::generate(), [0; 32]).unwrap();
+    b.job = Some(job);
+    b
+}
+
+#[test]
+fn a_result_that_breaks_its_jobs_rules_is_refused() {
+    let v = verifier();
+    // The rules kept: accepted (the helper itself makes good bundles).
+    v.verify(&breaking(|_| {})).unwrap();
+    type Edit = Box<dyn Fn(&mut JobSpec)>;
+    let cases: [(&str, Edit); 9] = [
+        // The host attested a compute share the Forge did not approve (here the reverse: the
+        // job says 2000 bps, the result gives 1500).
+        (
+            "attribution compute",
+            Box::new(|j| j.attribution.compute_bps = 2000),
+        ),
+        (
+            "attribution compute",
+            Box::new(|j| j.attribution.providers[0].units = 4),
+        ),
+        (
+            "attribution.threshold",
+            Box::new(|j| j.attribution.threshold = 3),
+        ),
+        (
+            "forge.nonce",
+            Box::new(|j| j.forge.nonce = B256::repeat_byte(1)),
+        ),
+        ("forge.id", Box::new(|j| j.forge.id = B256::repeat_byte(1))),
+        (
+            "recipe.hash",
+            Box::new(|j| j.recipe.hash = B256::repeat_byte(1)),
+        ),
+        (
+            "contributions.data_root",
+            Box::new(|j| j.contributions.data_root = B256::repeat_byte(1)),
+        ),
+        ("key_release", Box::new(|j| j.key_release = None)),
+        (
+            "attribution.threshold",
+            Box::new(|j| j.attribution.threshold = 1),
+        ),
+    ];
+    for (field, edit) in cases {
+        let b = breaking(edit);
+        let r = v.verify(&b).expect_err(field);
+        assert_eq!(r.error.kind(), "job", "{field}: {}", r.error);
+        assert!(r.error.to_string().contains(field), "{field}: {}", r.error);
+    }
+    // The result commits to another holdout than the job's (scored on the host's own, say).
+    let job = sample_job(true, 4);
+    let mut r = sample_result(true, MEASUREMENT, &SCORES);
+    r.job.as_mut().unwrap().holdout_sha256 = B256::repeat_byte(1);
+    let b = sealed(r, &job, &sp(MEASUREMENT, 4), &Signer::generate());
+    let e = v.verify(&b).unwrap_err().error;
+    assert!(
+        e.kind() == "job" && e.to_string().contains("holdout"),
+        "{e}"
+    );
+    // The domain the result is signed in is the job's.
+    let mut b = breaking(|_| {});
+    let job = b.job.clone().unwrap();
+    b = seal(
+        b.result.clone(),
+        &Domain::assay(1, job.forge.contract),
+        &InProcessSp::launched(MEASUREMENT, job.hash()),
+        &Signer::generate(),
+        [0; 32],
+    )
+    .unwrap();
+    b.job = Some(job);
+    let e = v.verify(&b).unwrap_err().error;
+    assert!(e.to_string().contains("forge.chain_id"), "{e}");
+    // The bundle's JobSpec is not the one the result commits to.
+    let mut swapped = sim_bundle(&Signer::generate());
+    swapped.job.as_mut().unwrap().attribution.compute_bps = 0;
+    let e = v.verify(&swapped).unwrap_err().error;
+    assert!(
+        e.kind() == "job" && e.to_string().contains("the hash of the bundle's JobSpec"),
+        "{e}"
+    );
+    // The guest was launched for another job (HOST_DATA).
+    let other = sample_bundle(
+        true,
+        MEASUREMENT,
+        &SCORES,
+        &InProcessSp::launched(MEASUREMENT, B256::repeat_byte(0x42)),
+        &Signer::generate(),
+        [0; 32],
+    );
+    let e = v.verify(&other).unwrap_err().error;
+    assert!(
+        e.kind() == "job" && e.to_string().contains("HOST_DATA"),
+        "{e}"
+    );
 }

@@ -8,10 +8,8 @@ use std::process::{Command, Output, Stdio};
 use alloy_primitives::{Address, B256};
 use assay_enclave::evidence::none::NoTee;
 use assay_enclave::identity::Signer;
-use assay_enclave::job::seal;
-use assay_forge::eip712::Domain;
-use assay_forge::result::EvalResult;
-use assay_tests::forge::sample_result;
+use assay_forge::job::{JobFile, RunSpec};
+use assay_tests::forge::{sample_bundle, sample_job, version_1_bundle};
 use assay_tests::paths::{bin, sim_dir};
 use assay_tests::sim::{InProcessSp, MEASUREMENT};
 
@@ -26,11 +24,9 @@ fn sim(file: &str) -> String {
     sim_dir().join(file).display().to_string()
 }
 
-/// A one-contribution result (8500 bps to it, 1500 to compute), as the enclave makes it.
-fn result(tee: bool) -> EvalResult {
-    sample_result(tee, if tee { MEASUREMENT } else { [0; 48] }, &[0.01])
-}
-
+/// One-contribution bundles (8500 bps to it, 1500 to compute) as the enclave makes them, with
+/// a TEE (`sim`, version 2, and `v1`, version 1) and without (`none`), the sample job file, and
+/// policies.
 struct Files {
     dir: tempfile::TempDir,
 }
@@ -38,22 +34,31 @@ struct Files {
 impl Files {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let domain = Domain::assay(1, Address::repeat_byte(0xfc));
         let signer = Signer::generate();
-        let b = seal(
-            result(true),
-            &domain,
+        let job = sample_job(true, 1);
+        let sp = InProcessSp::launched(MEASUREMENT, job.hash());
+        let b = sample_bundle(true, MEASUREMENT, &[0.01], &sp, &signer, [1; 32]);
+        std::fs::write(dir.path().join("sim.json"), b.to_json()).unwrap();
+        std::fs::write(dir.path().join("sim.cbor"), b.to_cbor()).unwrap();
+        let file = JobFile {
+            job,
+            run: RunSpec::default(),
+        };
+        std::fs::write(dir.path().join("job.toml"), file.to_toml()).unwrap();
+        let v1 = version_1_bundle(
+            true,
+            MEASUREMENT,
+            &[0.01],
+            &b.domain,
             &InProcessSp::new(MEASUREMENT),
             &signer,
             [1; 32],
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("sim.json"), b.to_json()).unwrap();
-        std::fs::write(dir.path().join("sim.cbor"), b.to_cbor()).unwrap();
+        );
+        std::fs::write(dir.path().join("v1.json"), v1.to_json()).unwrap();
         let key = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
         std::fs::write(dir.path().join("coordinator.key"), key).unwrap();
         let coordinator = Signer::load(&dir.path().join("coordinator.key")).unwrap();
-        let n = seal(result(false), &domain, &NoTee, &coordinator, [0; 32]).unwrap();
+        let n = sample_bundle(false, [0; 48], &[0.01], &NoTee, &coordinator, [0; 32]);
         std::fs::write(dir.path().join("none.json"), n.to_json()).unwrap();
         std::fs::write(
             dir.path().join("policy.toml"),
@@ -102,8 +107,17 @@ fn verify_attestation_accepts_and_names_failed_checks() {
             out.contains(&format!("measurement {}", hex::encode(MEASUREMENT)))
                 && out.contains("code_hash 0x")
                 && out.contains("recipe_hash 0x")
-                && out.contains("job (HOST_DATA) 0x"),
+                && out.contains(&format!(
+                    "job {} (committed to by the result and carried in HOST_DATA)",
+                    sample_job(true, 1).hash()
+                )),
             "{out}"
+        );
+        // A CRL that was not checked is said.
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("note: no CRL was checked"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
         );
         // The score vector follows: the one contributor with 8500 bps, compute with 1500.
         assert!(
@@ -189,7 +203,7 @@ fn verify_attestation_accepts_and_names_failed_checks() {
         ),
         (
             pinned(&["--chain-id", "5"]),
-            "forge: expected chain_id 5, found chain_id 1",
+            "forge: expected chain_id 5, found chain_id 8453",
         ),
         (
             pinned(&["--contract", &ones[..42]]),
@@ -207,10 +221,25 @@ fn verify_attestation_accepts_and_names_failed_checks() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(says), "{extra:?}: {err}");
     }
-    // The in-process AMD-SP's HOST_DATA is zero: that job pin passes.
-    let host_data = pinned(&["--job", &zero]);
-    let mut args = vec!["verify", "attestation", path.as_str()];
-    args.extend(host_data.iter().map(String::as_str));
+    // The job, pinned by its hash or by its file, passes.
+    for job in [sample_job(true, 1).hash().to_string(), f.p("job.toml")] {
+        let pin = pinned(&["--job", &job]);
+        let mut args = vec!["verify", "attestation", path.as_str()];
+        args.extend(pin.iter().map(String::as_str));
+        let o = assay(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(String::from_utf8_lossy(&o.stdout).contains("(pinned)"));
+    }
+    // A version-1 bundle still verifies, and says what it lacks.
+    let v1 = f.p("v1.json");
+    let mut args = vec!["verify", "attestation", v1.as_str()];
+    let pin = pinned(&[]);
+    args.extend(pin.iter().map(String::as_str));
     let o = assay(&args);
     assert_eq!(
         o.status.code(),
@@ -218,7 +247,7 @@ fn verify_attestation_accepts_and_names_failed_checks() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert!(String::from_utf8_lossy(&o.stdout).contains("(pinned)"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("a version-1 bundle"));
     let mut tampered: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(f.p("sim.json")).unwrap()).unwrap();
     tampered["result"]["scores"][0]["shares"] = 9999.into();
@@ -296,16 +325,25 @@ fn no_tee_bundles_pass_only_a_permissive_policy_with_the_coordinator_named() {
 #[test]
 fn relay_calldata_starts_with_the_selector() {
     let f = Files::new();
-    let o = assay(&["relay", "calldata", &f.p("sim.json")]);
-    assert_eq!(o.status.code(), Some(0));
-    let hex = String::from_utf8_lossy(&o.stdout).trim().to_owned();
-    let selector = &alloy_primitives::keccak256(
-        "submitEvalResult((bytes32,bytes32,bytes32,bytes32,bytes32,bool,uint8,uint32,(string,bool,int256),(address,bytes32,int256,uint16)[],uint16,(address,uint64,uint16)[],uint16),bytes,bytes,bytes[])",
-    )[..4];
-    assert!(
-        hex.starts_with(&format!("0x{}", hex::encode(selector))),
-        "{hex}"
-    );
+    for (bundle, function) in [
+        (
+            "sim.json",
+            "submitEvalResultV2((bytes32,bytes32,bytes32,bytes32,bytes32,bool,uint8,uint32,(string,bool,int256),(address,bytes32,int256,uint16)[],uint16,(address,uint64,uint16)[],uint16,bytes32,bytes16,bytes32),bytes,bytes,bytes[])",
+        ),
+        (
+            "v1.json",
+            "submitEvalResult((bytes32,bytes32,bytes32,bytes32,bytes32,bool,uint8,uint32,(string,bool,int256),(address,bytes32,int256,uint16)[],uint16,(address,uint64,uint16)[],uint16),bytes,bytes,bytes[])",
+        ),
+    ] {
+        let o = assay(&["relay", "calldata", &f.p(bundle)]);
+        assert_eq!(o.status.code(), Some(0));
+        let hex = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+        let selector = &alloy_primitives::keccak256(function)[..4];
+        assert!(
+            hex.starts_with(&format!("0x{}", hex::encode(selector))),
+            "{bundle}: {hex}"
+        );
+    }
     let o = assay(&["relay", "calldata", &f.p("absent.json")]);
     assert_eq!(o.status.code(), Some(1));
 }
@@ -362,34 +400,99 @@ fn keys_new_encrypt_and_serve() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("64 hex digits"));
     assert!(!Path::new(&f.p("x")).exists());
 
+    // The service's own key: made once, never overwritten, its public half printed.
+    let service = f.p("service.key");
+    let o = assay(&["keys", "new-service-key", &service]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let service_key = assay_keys::wrap::ServiceKey::load(Path::new(&service)).unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains(&format!("public key {}", service_key.public())),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(
+        assay(&["keys", "new-service-key", &service]).status.code(),
+        Some(1)
+    );
+    // The job the Forge approved, for this service and this holdout key.
+    let mut job = sample_job(true, 1);
+    job.holdout.key_id = alloy_primitives::FixedBytes(data_key.id());
+    job.key_release.as_mut().unwrap().service_key = service_key.public();
+    let approved = f.p("approved.toml");
+    let file = JobFile {
+        job: job.clone(),
+        run: RunSpec::default(),
+    };
+    std::fs::write(&approved, file.to_toml()).unwrap();
+
     // Malformed resources are named by clap (exit 2).
     for bad in ["noequals", "=file"] {
         let o = assay(&["keys", "serve", "--resource", bad]);
         assert_eq!(o.status.code(), Some(2), "{bad}");
         assert!(String::from_utf8_lossy(&o.stderr).contains(bad), "{bad}");
     }
-    // A service without an expected measurement would release to any guest: refused.
     let resource = format!("holdout={key}");
+    // No approved job: a command-line error (exit 2).
     let o = assay(&[
         "keys",
         "serve",
         "--resource",
         &resource,
+        "--service-key",
+        &service,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--approve"));
+    let serve = |extra: &[&str]| {
+        let mut args = vec![
+            "keys",
+            "serve",
+            "--resource",
+            &resource,
+            "--service-key",
+            &service,
+        ];
+        args.extend_from_slice(extra);
+        assay(&args)
+    };
+    // A service without an expected measurement would release to any guest: refused.
+    let o = serve(&["--approve", &approved, "--trust-root", &sim("ark.pem")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("measurement"));
+    // An approved job that pins another service key: refused at start.
+    let other = f.p("other.toml");
+    let mut foreign = file.clone();
+    foreign.job.key_release.as_mut().unwrap().service_key = B256::repeat_byte(1);
+    std::fs::write(&other, foreign.to_toml()).unwrap();
+    let policy = f.p("policy.toml");
+    let o = serve(&[
+        "--approve",
+        &other,
+        "--policy",
+        &policy,
         "--trust-root",
         &sim("ark.pem"),
     ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("measurement"));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("pins the service key"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // A test root is named by an insecure-sounding flag, and keeps the service on loopback.
-    let o = assay(&[
-        "keys",
-        "serve",
+    let o = serve(&[
         "--listen",
         "0.0.0.0:0",
-        "--resource",
-        &resource,
+        "--approve",
+        &approved,
         "--policy",
-        &f.p("policy.toml"),
+        &policy,
         "--insecure-test-root",
         &sim("ark.pem"),
     ]);
@@ -400,6 +503,7 @@ fn keys_new_encrypt_and_serve() {
         "{err}"
     );
 
+    let log = f.p("releases.jsonl");
     let mut child = Command::new(bin("assay"))
         .args([
             "keys",
@@ -408,12 +512,21 @@ fn keys_new_encrypt_and_serve() {
             "127.0.0.1:0",
             "--resource",
             &resource,
+            "--service-key",
+            &service,
+            "--approve",
+            &approved,
+            "--max-releases",
+            "1",
+            "--release-log",
+            &log,
             "--policy",
-            &f.p("policy.toml"),
+            &policy,
             "--trust-root",
             &sim("ark.pem"),
         ])
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -422,31 +535,56 @@ fn keys_new_encrypt_and_serve() {
         .unwrap();
     let url = line.trim().rsplit(' ').next().unwrap().to_owned();
     let client = assay_keys::http::Client::new(&url);
-    let release = assay_keys::wrap::ReleaseKey::generate();
-    let enclave = Address::repeat_byte(7);
-    let nonce = client.challenge().unwrap().nonce;
-    let data = assay_forge::binding::key_release_report_data(&nonce, &release.public(), enclave);
-    let request = assay_keys::protocol::KeyRequest {
-        resource: "holdout".into(),
-        nonce,
-        enclave,
-        x25519: release.public(),
-        report: InProcessSp::new(MEASUREMENT).report(data),
-        certificates: InProcessSp::new(MEASUREMENT)
-            .certificates()
-            .iter()
-            .map(hex::encode)
-            .collect(),
+    let sp = InProcessSp::launched(MEASUREMENT, job.hash());
+    let ask = || {
+        let release = assay_keys::wrap::ReleaseKey::generate();
+        let enclave = Address::repeat_byte(7);
+        let nonce = client.challenge().unwrap().nonce;
+        let data = assay_forge::binding::key_release_report_data(
+            &nonce,
+            &release.public(),
+            enclave,
+            job.hash(),
+        );
+        let request = assay_keys::protocol::KeyRequest {
+            job: job.clone(),
+            resource: "holdout".into(),
+            nonce,
+            enclave,
+            x25519: release.public(),
+            report: sp.report(data),
+            certificates: sp.certificates().iter().map(hex::encode).collect(),
+        };
+        (client.request_key(&request), release, nonce)
     };
-    let got = client.request_key(&request);
+    let (got, release, nonce) = ask();
+    // One release per job here: the second is refused.
+    let (again, _, _) = ask();
     child.kill().unwrap();
-    let _ = child.wait();
+    let output = child.wait_with_output().unwrap();
     let wrapped = got.unwrap().wrapped;
     assert_eq!(
         release
-            .unwrap_key(&wrapped, &nonce, "holdout")
+            .unwrap_key(
+                &wrapped,
+                &service_key.public().0,
+                &nonce,
+                job.hash(),
+                "holdout"
+            )
             .unwrap()
             .id(),
         data_key.id()
+    );
+    assert!(
+        matches!(&again, Err(assay_keys::Error::Refused { check, .. }) if check == "limit"),
+        "{again:?}"
+    );
+    // The release was logged, to the file and loudly to stderr.
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("released \"holdout\" to enclave") && err.contains("TEST root"),
+        "{err}"
     );
 }

@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use alloy_primitives::Address;
+use assay_enclave::evidence::EvidenceProvider;
 use assay_enclave::evidence::none::NoTee;
 use assay_enclave::identity::Signer;
-use assay_enclave::job::seal;
-use assay_forge::eip712::{Domain, struct_hash, type_string};
+use assay_forge::eip712::{Domain, struct_hash, type_string, type_string_v2};
 use assay_forge::{Bundle, calldata};
-use assay_tests::forge::{COORDINATOR_KEY, coordinator_key_file, sample_result};
+use assay_tests::forge::{
+    COORDINATOR_KEY, coordinator_key_file, domain_of, sample_bundle, sample_job, version_1_bundle,
+};
 use assay_tests::sim::{InProcessSp, MEASUREMENT};
 use serde_json::Value;
 
@@ -51,30 +53,58 @@ fn eip712_and_calldata_match_ethers() {
     }
     let dir = tempfile::tempdir().unwrap();
     let signer = Signer::load(&coordinator_key_file(dir.path())).unwrap();
+    // (TEE, scores, chain of a version-1 bundle; version 2 signs in its job's domain.)
     let cases = [
         (false, vec![0.184, 0.142, 0.071, 0.052], 1u64),
         (false, vec![-0.5, 0.0, -1e-18], 8453),
         (true, vec![0.3, -0.01, 12.75, 1e-9, 0.0], 11155111),
     ];
-    for (tee, scores, chain) in cases {
-        let domain = Domain::assay(chain, Address::repeat_byte(0xab));
+    for ((tee, scores, chain), version_2) in cases
+        .iter()
+        .flat_map(|c| [(c.clone(), true), (c.clone(), false)])
+    {
         let measurement = if tee { MEASUREMENT } else { [0; 48] };
-        let result = sample_result(tee, measurement, &scores);
-        let bundle = if tee {
-            seal(
-                result,
-                &domain,
-                &InProcessSp::new(MEASUREMENT),
-                &signer,
-                [5; 32],
-            )
-            .unwrap()
+        let provider: Box<dyn EvidenceProvider> = if tee {
+            Box::new(InProcessSp::launched(
+                MEASUREMENT,
+                sample_job(true, scores.len()).hash(),
+            ))
         } else {
-            seal(result, &domain, &NoTee, &signer, [0; 32]).unwrap()
+            Box::new(NoTee)
+        };
+        let x25519 = if tee { [5; 32] } else { [0; 32] };
+        let (bundle, domain) = if version_2 {
+            let b = sample_bundle(
+                tee,
+                measurement,
+                &scores,
+                provider.as_ref(),
+                &signer,
+                x25519,
+            );
+            let domain = domain_of(b.job.as_ref().unwrap());
+            (b, domain)
+        } else {
+            let domain = Domain::assay(chain, Address::repeat_byte(0xab));
+            let b = version_1_bundle(
+                tee,
+                measurement,
+                &scores,
+                &domain,
+                provider.as_ref(),
+                &signer,
+                x25519,
+            );
+            (b, domain)
         };
         let js = oracle(dir.path(), &bundle);
         let s = |k: &str| js[k].as_str().unwrap().to_owned();
-        assert_eq!(s("encode_type"), type_string());
+        let encode_type = if version_2 {
+            type_string_v2()
+        } else {
+            type_string()
+        };
+        assert_eq!(s("encode_type"), encode_type);
         assert_eq!(s("domain_separator"), domain.separator().to_string());
         assert_eq!(s("struct_hash"), struct_hash(&bundle.result).to_string());
         assert_eq!(

@@ -1,5 +1,7 @@
-// The EIP-712 digest, the signature and the submitEvalResult calldata of a bundle, computed by
-// ethers v6 from the type definitions written out below (independently of the Rust `sol!` types).
+// The EIP-712 digest, the signature and the submitEvalResult(V2) calldata of a bundle, computed
+// by ethers v6 from the type definitions written out below (independently of the Rust `sol!`
+// types): `EvalResult` for a version-1 result, `EvalResultV2` (version 1's fields, then the job
+// and holdout it commits to) for a version-2 one.
 // Usage: node ethers_oracle.js BUNDLE.json PRIVATE_KEY_HEX   (NODE_PATH must reach `ethers`)
 const fs = require("fs");
 const { TypedDataEncoder, Wallet, Interface, parseUnits, Signature } = require("ethers");
@@ -8,8 +10,7 @@ const bundle = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const key = process.argv[3];
 const r = bundle.result;
 
-const types = {
-  EvalResult: [
+const v1Fields = [
     { name: "forgeId", type: "bytes32" },
     { name: "codeHash", type: "bytes32" },
     { name: "recipeHash", type: "bytes32" },
@@ -23,7 +24,17 @@ const types = {
     { name: "computeBps", type: "uint16" },
     { name: "compute", type: "ComputeShare[]" },
     { name: "unallocatedBps", type: "uint16" },
-  ],
+];
+const v2 = Boolean(r.job);
+const name = v2 ? "EvalResultV2" : "EvalResult";
+const types = {
+  [name]: v2
+    ? v1Fields.concat([
+        { name: "jobHash", type: "bytes32" },
+        { name: "holdoutKeyId", type: "bytes16" },
+        { name: "holdoutHash", type: "bytes32" },
+      ])
+    : v1Fields,
   Metric: [
     { name: "name", type: "string" },
     { name: "lowerIsBetter", type: "bool" },
@@ -66,6 +77,11 @@ const value = {
   compute: r.compute.map((c) => ({ provider: c.provider, units: BigInt(c.units), shares: c.shares })),
   unallocatedBps: r.unallocated_bps,
 };
+if (v2) {
+  value.jobHash = r.job.job_hash;
+  value.holdoutKeyId = r.job.holdout_key_id;
+  value.holdoutHash = r.job.holdout_sha256;
+}
 
 const domain = {
   name: bundle.domain.name,
@@ -78,12 +94,16 @@ const digest = TypedDataEncoder.hash(domain, types, value);
 const wallet = new Wallet(key);
 const signature = wallet.signingKey.sign(digest).serialized;
 
-const tuple =
-  "(bytes32 forgeId, bytes32 codeHash, bytes32 recipeHash, bytes32 dataRoot, bytes32 nonce, bool tee, uint8 method, uint32 groups, (string name, bool lowerIsBetter, int256 value) baseline, (address contributor, bytes32 contentHash, int256 score, uint16 shares)[] scores, uint16 computeBps, (address provider, uint64 units, uint16 shares)[] compute, uint16 unallocatedBps)";
+const v1Tuple =
+  "bytes32 forgeId, bytes32 codeHash, bytes32 recipeHash, bytes32 dataRoot, bytes32 nonce, bool tee, uint8 method, uint32 groups, (string name, bool lowerIsBetter, int256 value) baseline, (address contributor, bytes32 contentHash, int256 score, uint16 shares)[] scores, uint16 computeBps, (address provider, uint64 units, uint16 shares)[] compute, uint16 unallocatedBps";
+const tuple = v2
+  ? `(${v1Tuple}, bytes32 jobHash, bytes16 holdoutKeyId, bytes32 holdoutHash)`
+  : `(${v1Tuple})`;
+const fn = v2 ? "submitEvalResultV2" : "submitEvalResult";
 const iface = new Interface([
-  `function submitEvalResult(${tuple} result, bytes signature, bytes report, bytes[] certificates)`,
+  `function ${fn}(${tuple} result, bytes signature, bytes report, bytes[] certificates)`,
 ]);
-const calldata = iface.encodeFunctionData("submitEvalResult", [
+const calldata = iface.encodeFunctionData(fn, [
   value,
   bundle.signature,
   bundle.report || "0x",
@@ -94,7 +114,7 @@ console.log(
   JSON.stringify({
     domain_separator: TypedDataEncoder.hashDomain(domain),
     struct_hash: TypedDataEncoder.from(types).hash(value),
-    encode_type: TypedDataEncoder.from(types).encodeType("EvalResult"),
+    encode_type: TypedDataEncoder.from(types).encodeType(name),
     digest,
     address: wallet.address,
     signature,

@@ -5,6 +5,7 @@ use crate::error::Error;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use assay_attribution::engine::{Journal, PlainJournal};
 use assay_attribution::recipe_trial::{RecipeTrial, group};
 use assay_attribution::stratified::attribute;
 use assay_forge::shares::{ComputeProvider, allocate};
@@ -80,6 +81,11 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, Error> {
         .expect("template"),
     );
     let (sizes, keys) = trial.sizes_and_keys();
+    let journal = a
+        .journal
+        .as_deref()
+        .map(|dir| PlainJournal::open(dir, trial.inputs_hash()))
+        .transpose()?;
     let result = attribute(
         &trial,
         &sizes,
@@ -87,10 +93,16 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, Error> {
         a.threshold,
         trial.lower_is_better(),
         a.workers,
-        a.journal.as_deref(),
+        journal.as_ref().map(|j| j as &dyn Journal),
         &|done, _| bar.set_position(done as u64),
     )?;
     bar.finish_and_clear();
+    if result.journal.refused > 0 {
+        eprintln!(
+            "journal: {} entries were not this computation's (other inputs, or changed) and their runs were computed again",
+            result.journal.refused
+        );
+    }
     let named: Vec<(String, f64)> = trial
         .contributions
         .iter()
@@ -113,7 +125,8 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, Error> {
             "compute": alloc.compute,
             "no_positive_scores": alloc.no_positive_scores,
             "unallocated_bps": alloc.unallocated_bps,
-            "resumed_runs": result.resumed,
+            "resumed_runs": result.journal.resumed,
+            "refused_journal_entries": result.journal.refused,
         });
         println!("{}", serde_json::to_string_pretty(&out).expect("json"));
     } else {

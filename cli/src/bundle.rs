@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use alloy_primitives::{Address, B256};
-use assay_forge::job::JobSpec;
+use assay_forge::job::JobFile;
 use assay_forge::result::{Direction, EvalResult};
 use assay_forge::{Bundle, BundleVerifier, Pins, calldata};
 use clap::{Args, Subcommand};
@@ -71,7 +71,7 @@ fn job_hash(job: &str) -> Result<B256, Error> {
             format!("--job {job:?} is neither a JobSpec file nor 0x + 64 hex digits").into()
         });
     }
-    Ok(JobSpec::load(std::path::Path::new(job))?.hash())
+    Ok(JobFile::load(std::path::Path::new(job))?.job.hash())
 }
 
 fn read_bundle(path: &std::path::Path) -> Result<Bundle, Error> {
@@ -113,6 +113,13 @@ pub fn verify(args: &AttestationArgs) -> Result<ExitCode, Error> {
                 ),
                 None => (None, None),
             };
+            // The job the result is bound to: the one it commits to (version 2; HOST_DATA is
+            // the same with a TEE, checked), else what HOST_DATA carries.
+            let job = bundle.result.job.map(|j| j.job_hash).or(host_data);
+            let holdout = bundle
+                .result
+                .job
+                .map(|j| json!({"key_id": j.holdout_key_id, "sha256": j.holdout_sha256}));
             if args.json {
                 let out = json!({
                     "accepted": true,
@@ -122,7 +129,10 @@ pub fn verify(args: &AttestationArgs) -> Result<ExitCode, Error> {
                     "measurement": measurement,
                     "code_hash": bundle.result.code_hash,
                     "recipe_hash": bundle.result.recipe_hash,
-                    "job": host_data,
+                    "job": job,
+                    "host_data": host_data,
+                    "holdout": holdout,
+                    "bundle_version": if bundle.job.is_some() { 2 } else { 1 },
                     "digest": ok.digest,
                     "checks": ok.checks,
                     "result": bundle.result,
@@ -149,11 +159,16 @@ pub fn verify(args: &AttestationArgs) -> Result<ExitCode, Error> {
                     }
                 );
                 println!(
-                    "measurement {}; code_hash {}; recipe_hash {}; job (HOST_DATA) {}{}",
+                    "measurement {}; code_hash {}; recipe_hash {}; job {}{}{}",
                     measurement.as_deref().unwrap_or("none (no TEE)"),
                     bundle.result.code_hash,
                     bundle.result.recipe_hash,
-                    host_data.map_or("none (no TEE)".to_owned(), |h| h.to_string()),
+                    job.map_or("none".to_owned(), |h| h.to_string()),
+                    match (bundle.result.job.is_some(), host_data.is_some()) {
+                        (true, true) => " (committed to by the result and carried in HOST_DATA)",
+                        (true, false) => " (committed to by the result)",
+                        (false, _) => " (HOST_DATA)",
+                    },
                     if verifier.pins.job.is_some() {
                         " (pinned)"
                     } else {
@@ -161,6 +176,12 @@ pub fn verify(args: &AttestationArgs) -> Result<ExitCode, Error> {
                     }
                 );
                 print_scores(&bundle.result);
+                if bundle.job.is_none() {
+                    eprintln!(
+                        "note: a version-1 bundle: the signed result commits to no job and no holdout (HOST_DATA binds the job only if --job is pinned)"
+                    );
+                }
+                crate::verify::note_no_crl(&verifier.report);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -23,6 +23,9 @@ pub enum Error {
     /// An attribution run (assay-attribution).
     #[error("{0}")]
     Attribution(#[from] assay_attribution::Error),
+    /// A job's inputs (assay-enclave).
+    #[error("{0}")]
+    Enclave(#[from] assay_enclave::Error),
     /// An argument or input that cannot be used, named with the reason.
     #[error("{0}")]
     Input(String),

@@ -7,9 +7,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use assay_forge::job::JobFile;
 use assay_keys::DataKey;
 use assay_keys::holdout::{DEFAULT_CHUNK, encrypt};
-use assay_keys::service::KeyService;
+use assay_keys::service::{Config, KeyService};
+use assay_keys::wrap::ServiceKey;
 use clap::Subcommand;
 
 use crate::TrustArgs;
@@ -36,8 +38,16 @@ pub enum KeysCommand {
         #[arg(long, default_value_t = DEFAULT_CHUNK)]
         chunk_size: u32,
     },
-    /// Serve data keys to enclaves whose SNP reports pass the policy (with the expected
-    /// measurement from --reference or the policy's reference_values).
+    /// Make the key service's own key (an X25519 key, 64 hex digits, file mode 0600), which
+    /// authenticates every key it releases; prints the public key a JobSpec pins. Refuses to
+    /// overwrite.
+    NewServiceKey {
+        /// Where to write it.
+        out: PathBuf,
+    },
+    /// Serve data keys to enclaves running a job the Forge approved, whose SNP reports pass the
+    /// policy (with the expected measurement from --reference or the policy's
+    /// reference_values), a few times per job, each release logged.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8470")]
@@ -45,6 +55,21 @@ pub enum KeysCommand {
         /// A resource and its key file, `NAME=KEYFILE`; repeatable.
         #[arg(long, value_parser = parse_resource, required = true)]
         resource: Vec<(String, PathBuf)>,
+        /// The service's key (`assay keys new-service-key`); the approved jobs pin its public
+        /// half.
+        #[arg(long)]
+        service_key: PathBuf,
+        /// A job the Forge approved (a job file, `assay job new`); repeatable. Keys go to
+        /// these jobs only.
+        #[arg(long, required = true)]
+        approve: Vec<PathBuf>,
+        /// Releases per job at most (a first run and resumptions).
+        #[arg(long, default_value_t = assay_keys::service::DEFAULT_MAX_RELEASES)]
+        max_releases: u32,
+        /// Append every release to this file (JSON Lines); read at start, so the limit holds
+        /// across restarts.
+        #[arg(long)]
+        release_log: Option<PathBuf>,
         /// Seconds a challenge nonce stays valid.
         #[arg(long, default_value_t = 60)]
         nonce_ttl: u64,
@@ -97,9 +122,24 @@ pub fn run(cmd: KeysCommand) -> Result<ExitCode, Error> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        KeysCommand::NewServiceKey { out } => {
+            if out.exists() {
+                return Err(
+                    format!("{}: exists; refusing to overwrite a key", out.display()).into(),
+                );
+            }
+            let key = ServiceKey::generate();
+            key.save(&out)?;
+            println!("wrote {} (public key {})", out.display(), key.public());
+            Ok(ExitCode::SUCCESS)
+        }
         KeysCommand::Serve {
             listen,
             resource,
+            service_key,
+            approve,
+            max_releases,
+            release_log,
             nonce_ttl,
             trust,
         } => {
@@ -108,11 +148,20 @@ pub fn run(cmd: KeysCommand) -> Result<ExitCode, Error> {
             for (name, path) in resource {
                 resources.insert(name, DataKey::load(&path)?);
             }
-            let service = Arc::new(KeyService::new(
+            let approved = approve
+                .iter()
+                .map(|p| JobFile::load(p).map(|f| f.job))
+                .collect::<Result<Vec<_>, _>>()?;
+            let hashes: Vec<String> = approved.iter().map(|j| j.hash().to_string()).collect();
+            let service = Arc::new(KeyService::new(Config {
                 verifier,
                 resources,
-                Duration::from_secs(nonce_ttl),
-            )?);
+                service_key: ServiceKey::load(&service_key)?,
+                approved,
+                nonce_ttl: Duration::from_secs(nonce_ttl),
+                max_releases,
+                release_log,
+            })?);
             let rt = tokio::runtime::Runtime::new()
                 .map_err(|e| format!("cannot start the key service's runtime: {e}"))?;
             rt.block_on(async {
@@ -129,6 +178,11 @@ pub fn run(cmd: KeysCommand) -> Result<ExitCode, Error> {
                         "key service: WARNING: a TEST root is trusted: keys go to enclaves a simulated AMD-SP vouches for; serving on loopback only, every release is logged"
                     );
                 }
+                eprintln!(
+                    "key service: public key {}; approved jobs {}; at most {max_releases} releases each",
+                    service.public_key(),
+                    hashes.join(", ")
+                );
                 println!("key service listening on http://{addr}");
                 assay_keys::http::serve(listener, service)
                     .await

@@ -8,6 +8,7 @@
 mod attribute;
 mod bundle;
 mod error;
+mod job;
 mod kds;
 mod keys;
 mod measure;
@@ -51,6 +52,9 @@ enum Command {
     /// Holdout keys: make one, encrypt a holdout, serve keys to attested enclaves.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// The job a Forge approves: write one from its files, print its hash.
+    #[command(subcommand)]
+    Job(job::JobCommand),
     /// For relayers: what to submit to the Forge contract.
     #[command(subcommand)]
     Relay(bundle::RelayCommand),
@@ -73,8 +77,9 @@ enum VerifyCommand {
 pub struct ReportArgs {
     /// The report: 1184 bytes, an SNP_REPORT response, an Azure HCL report, or hex text.
     pub report: PathBuf,
-    /// Folder with the VCEK or VLEK (vcek.pem/.der) and optionally ask.pem/ark.pem; AMD's
-    /// intermediates are built in and only AMD's ARKs are trusted.
+    /// Folder with the VCEK or VLEK (vcek.pem/.der), optionally ask.pem/ark.pem and a CRL
+    /// (crl.der, checked as if given with --crl); AMD's intermediates are built in and only
+    /// AMD's ARKs are trusted.
     #[arg(long)]
     pub certs: PathBuf,
     /// Roots, time, CRLs and policy.
@@ -127,6 +132,7 @@ fn main() -> ExitCode {
         Command::Verify(VerifyCommand::Attestation(args)) => bundle::verify(&args),
         Command::Relay(cmd) => bundle::relay(cmd),
         Command::Keys(cmd) => keys::run(cmd),
+        Command::Job(cmd) => job::run(cmd),
         Command::Kds(cmd) => kds::run(cmd),
         Command::Measure(args) => Ok(measure::run(&args)),
         Command::Recipe(cmd) => recipe::run(cmd),

@@ -1,8 +1,9 @@
 //! What the SNP report's REPORT_DATA binds, and the code hash.
 //!
 //! Result reports: `REPORT_DATA = signer address (20) ‖ keccak256(eip712Digest ‖ x25519 public
-//! key) (32) ‖ 12 zero bytes`. Key-release reports: `REPORT_DATA = SHA-512("assay-key-release/1"
-//! ‖ nonce ‖ x25519 public key ‖ enclave address)`. The two cannot be confused: a SHA-512 output
+//! key) (32) ‖ 12 zero bytes`. Key-release reports: `REPORT_DATA = SHA-512("assay-key-release/2"
+//! ‖ nonce ‖ x25519 public key ‖ enclave address ‖ job hash)`: the key goes to this enclave key
+//! for this approved job only. The two cannot be confused: a SHA-512 output
 //! ends in 12 zero bytes with probability 2^-96. See `docs/attestation.md`.
 
 use alloy_primitives::{Address, B256, keccak256};
@@ -18,17 +19,24 @@ pub fn result_report_data(signer: Address, digest: B256, x25519: &[u8; 32]) -> [
     data
 }
 
-/// The domain-separation label of key-release reports.
-pub const KEY_RELEASE_LABEL: &[u8] = b"assay-key-release/1";
+/// The domain-separation label of key-release reports (and of the HPKE wrapping of the key).
+pub const KEY_RELEASE_LABEL: &[u8] = b"assay-key-release/2";
 
-/// REPORT_DATA of the report an enclave shows a key service to get a holdout key.
-pub fn key_release_report_data(nonce: &[u8; 32], x25519: &[u8; 32], enclave: Address) -> [u8; 64] {
+/// REPORT_DATA of the report an enclave shows a key service to get the holdout key of the job
+/// `job` (its JobSpec hash).
+pub fn key_release_report_data(
+    nonce: &[u8; 32],
+    x25519: &[u8; 32],
+    enclave: Address,
+    job: B256,
+) -> [u8; 64] {
     use aws_lc_rs::digest::{Context, SHA512};
     let mut ctx = Context::new(&SHA512);
     ctx.update(KEY_RELEASE_LABEL);
     ctx.update(nonce);
     ctx.update(x25519);
     ctx.update(enclave.as_slice());
+    ctx.update(job.as_slice());
     ctx.finish()
         .as_ref()
         .try_into()

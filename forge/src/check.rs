@@ -1,8 +1,10 @@
 //! Verification of a bundle: every check an auditor needs, in order, each able to fail.
 //!
-//! `format` → `shares` → `data_root` → `result_signature` → `nonce` → `tee` → `report` →
-//! `binding` → `code_hash`. Without a TEE the last three are replaced by the coordinator check,
-//! and the bundle policy must say `allow_no_tee = true`.
+//! `format` → `shares` → `data_root` → `result_signature` → `nonce` → `forge` → `tee` →
+//! `report` → `binding` → `job` → `code_hash`. Without a TEE, `report` and `binding` are
+//! skipped, `tee` checks the named coordinator, and the bundle policy must say
+//! `allow_no_tee = true`. The result's report must come from VMPL 0 unless the policy names
+//! another level ([`crate::policy::for_enclave_reports`]).
 
 use alloy_primitives::{Address, B256, Signature};
 use assay_attestation::{Accepted, CheckLog, CheckOutcome, Verifier};
@@ -10,8 +12,10 @@ use assay_attestation::{Accepted, CheckLog, CheckOutcome, Verifier};
 use crate::Error;
 use crate::binding::{code_hash, result_report_data};
 use crate::eip712::signing_hash;
-use crate::format::{BUNDLE_FORMAT, Bundle, EvidenceKind};
+use crate::format::{BUNDLE_FORMAT, BUNDLE_FORMAT_V1, Bundle, EvidenceKind};
+use crate::job::JobSpec;
 use crate::merkle::data_root;
+use crate::result::JobCommitment;
 use crate::result::{Direction, Method};
 
 /// The checks, in the order they run.
@@ -113,6 +117,170 @@ impl BundleVerifier {
             }
         }
         Ok((!checked.is_empty()).then(|| checked.join(", ") + " as expected"))
+    }
+}
+
+/// A check's outcome when it did not fail.
+enum Checked {
+    Pass(String),
+    Skip(String),
+}
+
+impl BundleVerifier {
+    /// The `job` check. A version-2 bundle: its JobSpec hashes to what the signed result
+    /// commits to; the result keeps every rule of that job (Forge, nonce, domain, recipe,
+    /// data_root, holdout, TEE, compute share, method); HOST_DATA (with a TEE) is that job's
+    /// hash; and so is the relying party's pin, if one is given. A version-1 bundle commits to
+    /// no job: only the pin against HOST_DATA can be checked.
+    fn check_job(&self, b: &Bundle, host_data: Option<B256>) -> Result<Checked, Error> {
+        let (Some(job), Some(commitment)) = (&b.job, &b.result.job) else {
+            return match (self.pins.job, host_data) {
+                (None, _) => Ok(Checked::Skip(
+                    "version-1 bundle: commits to no job; none pinned".into(),
+                )),
+                (Some(pin), Some(h)) if pin == h => Ok(Checked::Pass(format!(
+                    "HOST_DATA is the pinned job {pin} (version-1 bundle: the result itself commits to no job)"
+                ))),
+                (Some(pin), h) => Err(mismatch(
+                    "job",
+                    format!("HOST_DATA {pin}"),
+                    h.map_or("no report (no TEE)".to_owned(), |h| {
+                        format!("HOST_DATA {h}")
+                    }),
+                )),
+            };
+        };
+        let hash = job.hash();
+        if hash != commitment.job_hash {
+            return Err(mismatch(
+                "job",
+                format!("result.job.job_hash {hash} (the hash of the bundle's JobSpec)"),
+                commitment.job_hash,
+            ));
+        }
+        keeps_rules(job, commitment, b)?;
+        let mut detail = format!(
+            "the result keeps every rule of JobSpec {hash} (Forge, nonce, domain, recipe, data_root, holdout, compute, method)"
+        );
+        if let Some(h) = host_data {
+            if h != hash {
+                return Err(mismatch(
+                    "job",
+                    format!("HOST_DATA {hash} (the job's hash)"),
+                    format!("HOST_DATA {h}"),
+                ));
+            }
+            detail.push_str("; HOST_DATA is its hash");
+        }
+        match self.pins.job {
+            Some(pin) if pin != hash => {
+                return Err(mismatch("job", format!("the pinned job {pin}"), hash));
+            }
+            Some(_) => detail.push_str("; it is the pinned job"),
+            None => detail.push_str("; no job pinned"),
+        }
+        Ok(Checked::Pass(detail))
+    }
+}
+
+/// Whether the result `b` keeps the rules of `job`, which it commits to with `commitment`.
+fn keeps_rules(job: &JobSpec, commitment: &JobCommitment, b: &Bundle) -> Result<(), Error> {
+    let r = &b.result;
+    let rules = &job.attribution;
+    let n = r.scores.len();
+    let stratified = n > rules.threshold as usize;
+    let want_method = if stratified {
+        format!("stratified_loo with {} groups", rules.threshold)
+    } else {
+        "exact_loo".to_owned()
+    };
+    let got_method = format!("{:?} with {} groups", r.method, r.groups);
+    let providers: Vec<(Address, u64)> = rules
+        .providers
+        .iter()
+        .map(|p| (p.address, p.units))
+        .collect();
+    let listed: Vec<(Address, u64)> = r.compute.iter().map(|c| (c.provider, c.units)).collect();
+    let pairs: [(&str, String, String, bool); 10] = [
+        (
+            "forge.id",
+            job.forge.id.to_string(),
+            r.forge_id.to_string(),
+            job.forge.id == r.forge_id,
+        ),
+        (
+            "forge.nonce",
+            job.forge.nonce.to_string(),
+            r.nonce.to_string(),
+            job.forge.nonce == r.nonce,
+        ),
+        (
+            "forge.chain_id",
+            job.forge.chain_id.to_string(),
+            b.domain.chain_id.to_string(),
+            job.forge.chain_id == b.domain.chain_id,
+        ),
+        (
+            "forge.contract",
+            job.forge.contract.to_string(),
+            b.domain.verifying_contract.to_string(),
+            job.forge.contract == b.domain.verifying_contract,
+        ),
+        (
+            "recipe.hash",
+            job.recipe.hash.to_string(),
+            r.recipe_hash.to_string(),
+            job.recipe.hash == r.recipe_hash,
+        ),
+        (
+            "contributions.data_root",
+            job.contributions.data_root.to_string(),
+            r.data_root.to_string(),
+            job.contributions.data_root == r.data_root,
+        ),
+        (
+            "holdout",
+            format!(
+                "key id {} sha256 {}",
+                job.holdout.key_id, job.holdout.sha256
+            ),
+            format!(
+                "key id {} sha256 {}",
+                commitment.holdout_key_id, commitment.holdout_sha256
+            ),
+            job.holdout.key_id == commitment.holdout_key_id
+                && job.holdout.sha256 == commitment.holdout_sha256,
+        ),
+        (
+            "key_release",
+            if job.key_release.is_some() {
+                "a TEE result (the job names a key service)"
+            } else {
+                "a result without a TEE (the job names no key service)"
+            }
+            .to_owned(),
+            format!("tee {}", r.tee),
+            job.key_release.is_some() == r.tee,
+        ),
+        (
+            "attribution compute",
+            format!("compute_bps {} for {providers:?}", rules.compute_bps),
+            format!("compute_bps {} for {listed:?}", r.compute_bps),
+            rules.compute_bps == r.compute_bps && providers == listed,
+        ),
+        (
+            "attribution.threshold",
+            format!("{want_method} for {n} contributions"),
+            got_method,
+            (r.method == crate::result::Method::StratifiedLoo) == stratified
+                && (!stratified || r.groups == rules.threshold),
+        ),
+    ];
+    match pairs.into_iter().find(|p| !p.3) {
+        Some((field, want, got, _)) => {
+            Err(mismatch("job", format!("the job's {field}: {want}"), got))
+        }
+        None => Ok(()),
     }
 }
 
@@ -220,9 +388,20 @@ impl BundleVerifier {
     /// Verifies `b`, running every check in order and stopping at the first failure.
     pub fn verify(&self, b: &Bundle) -> Result<VerifiedBundle, Box<RejectedBundle>> {
         let mut log = Log(CheckLog::default());
-        if b.format != BUNDLE_FORMAT {
-            return Err(log.fail("format", mismatch("format", BUNDLE_FORMAT, &b.format)));
-        }
+        let version = match b.check_version() {
+            Ok(true) => "version 2: commits to its job and holdout",
+            Ok(false) => "VERSION 1: commits to no job and no holdout",
+            Err(reason) => {
+                return Err(log.fail(
+                    "format",
+                    mismatch(
+                        "format",
+                        format!("a {BUNDLE_FORMAT} or {BUNDLE_FORMAT_V1} bundle"),
+                        reason,
+                    ),
+                ));
+            }
+        };
         if b.result.baseline_metric.name == "perplexity"
             && b.result.baseline_metric.direction != Direction::LowerIsBetter
         {
@@ -233,7 +412,7 @@ impl BundleVerifier {
         }
         log.pass(
             "format",
-            format!("{BUNDLE_FORMAT}, evidence {}", b.evidence.name()),
+            format!("{} ({version}), evidence {}", b.format, b.evidence.name()),
         );
 
         match check_shares(b) {
@@ -362,13 +541,11 @@ impl BundleVerifier {
                 }
                 log.skip("report", "no TEE, no report");
                 log.skip("binding", "no TEE, no report");
-                if let Some(job) = self.pins.job {
-                    return Err(log.fail(
-                        "job",
-                        mismatch("job", format!("HOST_DATA {job}"), "no report (no TEE)"),
-                    ));
+                match self.check_job(b, None) {
+                    Ok(Checked::Pass(detail)) => log.pass("job", detail),
+                    Ok(Checked::Skip(detail)) => log.skip("job", detail),
+                    Err(e) => return Err(log.fail("job", e)),
                 }
-                log.skip("job", "no TEE, no HOST_DATA");
                 let want = code_hash(&[0; 48], b.result.recipe_hash);
                 if want != b.result.code_hash {
                     return Err(
@@ -407,7 +584,11 @@ impl BundleVerifier {
                     .map_err(Error::Report)
             })
             .collect();
-        let accepted = match certs.map(|c| self.report.verify(report, &c)) {
+        let report_verifier = Verifier {
+            policy: crate::policy::for_enclave_reports(self.report.policy.clone()),
+            ..self.report.clone()
+        };
+        let accepted = match certs.map(|c| report_verifier.verify(report, &c)) {
             Err(e) => return Err(log.fail("report", e)),
             Ok(Err(rejected)) => return Err(log.fail("report", Error::Report(rejected.error))),
             Ok(Ok(a)) => a,
@@ -472,20 +653,10 @@ impl BundleVerifier {
             "binding",
             "REPORT_DATA = signer ‖ keccak256(digest ‖ x25519 key) ‖ zeros",
         );
-        let host_data = B256::from(accepted.report.host_data);
-        match self.pins.job {
-            Some(job) if job != host_data => {
-                return Err(log.fail(
-                    "job",
-                    mismatch(
-                        "job",
-                        format!("HOST_DATA {job}"),
-                        format!("HOST_DATA {host_data}"),
-                    ),
-                ));
-            }
-            Some(job) => log.pass("job", format!("HOST_DATA is the pinned job {job}")),
-            None => log.skip("job", format!("no job pinned; HOST_DATA {host_data}")),
+        match self.check_job(b, Some(B256::from(accepted.report.host_data))) {
+            Ok(Checked::Pass(detail)) => log.pass("job", detail),
+            Ok(Checked::Skip(detail)) => log.skip("job", detail),
+            Err(e) => return Err(log.fail("job", e)),
         }
 
         let want = code_hash(&accepted.report.measurement, b.result.recipe_hash);

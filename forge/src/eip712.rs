@@ -8,7 +8,7 @@ use alloy_primitives::{Address, B256, I256, U256};
 use alloy_sol_types::{Eip712Domain, SolStruct};
 use serde::{Deserialize, Serialize};
 
-use super::result::{Direction, EvalResult, Wad};
+use super::result::{Direction, EvalResult, JobCommitment, Wad};
 
 /// The Solidity types, named as in the contract.
 #[allow(missing_docs)]
@@ -57,8 +57,33 @@ pub mod solidity {
         uint16 unallocatedBps;
     }
 
-    /// The Forge contract's entry point for a relayer.
+    /// The signed result of version 2: version 1's fields, then the approved job and the
+    /// holdout it was scored on.
+    #[derive(Debug, PartialEq)]
+    struct EvalResultV2 {
+        bytes32 forgeId;
+        bytes32 codeHash;
+        bytes32 recipeHash;
+        bytes32 dataRoot;
+        bytes32 nonce;
+        bool tee;
+        uint8 method;
+        uint32 groups;
+        Metric baseline;
+        Score[] scores;
+        uint16 computeBps;
+        ComputeShare[] compute;
+        uint16 unallocatedBps;
+        bytes32 jobHash;
+        bytes16 holdoutKeyId;
+        bytes32 holdoutHash;
+    }
+
+    /// The Forge contract's entry point for a relayer (version-1 results).
     function submitEvalResult(EvalResult result, bytes signature, bytes report, bytes[] certificates);
+
+    /// The Forge contract's entry point for a relayer (version-2 results).
+    function submitEvalResultV2(EvalResultV2 result, bytes signature, bytes report, bytes[] certificates);
     }
 }
 use solidity::{ComputeShare, Metric, Score};
@@ -108,7 +133,7 @@ fn int(w: Wad) -> I256 {
     I256::try_from(w.0).expect("i128 fits in int256")
 }
 
-/// The Solidity value of a result.
+/// The Solidity value of a version-1 result (its `job` commitment is not part of it).
 pub fn to_sol(r: &EvalResult) -> solidity::EvalResult {
     solidity::EvalResult {
         forgeId: r.forge_id,
@@ -148,17 +173,53 @@ pub fn to_sol(r: &EvalResult) -> solidity::EvalResult {
     }
 }
 
-/// `hashStruct(result)`.
+/// The Solidity value of a version-2 result: version 1's fields and `job`.
+pub fn to_sol_v2(r: &EvalResult, job: &JobCommitment) -> solidity::EvalResultV2 {
+    let v1 = to_sol(r);
+    solidity::EvalResultV2 {
+        forgeId: v1.forgeId,
+        codeHash: v1.codeHash,
+        recipeHash: v1.recipeHash,
+        dataRoot: v1.dataRoot,
+        nonce: v1.nonce,
+        tee: v1.tee,
+        method: v1.method,
+        groups: v1.groups,
+        baseline: v1.baseline,
+        scores: v1.scores,
+        computeBps: v1.computeBps,
+        compute: v1.compute,
+        unallocatedBps: v1.unallocatedBps,
+        jobHash: job.job_hash,
+        holdoutKeyId: job.holdout_key_id,
+        holdoutHash: job.holdout_sha256,
+    }
+}
+
+/// `hashStruct(result)`: of `EvalResult` for a version-1 result, of `EvalResultV2` for one
+/// that commits to a job.
 pub fn struct_hash(r: &EvalResult) -> B256 {
-    to_sol(r).eip712_hash_struct()
+    match &r.job {
+        None => to_sol(r).eip712_hash_struct(),
+        Some(job) => to_sol_v2(r, job).eip712_hash_struct(),
+    }
 }
 
 /// The digest the enclave signs: `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(result))`.
 pub fn signing_hash(domain: &Domain, r: &EvalResult) -> B256 {
-    to_sol(r).eip712_signing_hash(&domain.eip712())
+    let domain = domain.eip712();
+    match &r.job {
+        None => to_sol(r).eip712_signing_hash(&domain),
+        Some(job) => to_sol_v2(r, job).eip712_signing_hash(&domain),
+    }
 }
 
 /// The EIP-712 type string of `EvalResult` (with its referenced types, sorted).
 pub fn type_string() -> String {
     solidity::EvalResult::eip712_encode_type().into_owned()
+}
+
+/// The EIP-712 type string of `EvalResultV2` (with its referenced types, sorted).
+pub fn type_string_v2() -> String {
+    solidity::EvalResultV2::eip712_encode_type().into_owned()
 }

@@ -7,9 +7,14 @@ use serde::{Deserialize, Serialize};
 use super::eip712::Domain;
 use super::result::EvalResult;
 use crate::Error;
+use crate::job::JobSpec;
 
-/// The `format` field of this version of the bundle.
-pub const BUNDLE_FORMAT: &str = "assay-attestation-bundle/1";
+/// The `format` of the bundle the enclave writes: version 2, whose result commits to the
+/// approved job and its holdout, and which carries that JobSpec.
+pub const BUNDLE_FORMAT: &str = "assay-attestation-bundle/2";
+
+/// The `format` of version-1 bundles (no job commitment); they still verify, and say so.
+pub const BUNDLE_FORMAT_V1: &str = "assay-attestation-bundle/1";
 
 /// Where the evidence came from. Always named, so a bundle made without a TEE can never pass as
 /// one.
@@ -57,9 +62,36 @@ pub struct Bundle {
     pub report: Option<Bytes>,
     /// DER certificates for the report: VCEK or VLEK, optionally ASK/ASVK and ARK.
     pub certificates: Vec<Bytes>,
+    /// The JobSpec the result commits to (version 2; absent in version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobSpec>,
 }
 
 impl Bundle {
+    /// Whether this is a version-2 bundle (`true`) or a version-1 one (`false`), each with
+    /// what its version holds: a version-2 bundle carries its JobSpec and a result that commits
+    /// to it; a version-1 bundle has neither.
+    pub fn check_version(&self) -> Result<bool, String> {
+        let v2 = match self.format.as_str() {
+            BUNDLE_FORMAT => true,
+            BUNDLE_FORMAT_V1 => false,
+            other => {
+                return Err(format!(
+                    "format is {other:?}; this verifier reads {BUNDLE_FORMAT:?} and {BUNDLE_FORMAT_V1:?}"
+                ));
+            }
+        };
+        match (v2, self.job.is_some(), self.result.job.is_some()) {
+            (true, true, true) | (false, false, false) => Ok(v2),
+            (true, _, _) => Err(
+                "a version-2 bundle carries its JobSpec (`job`) and a result that commits to it (`result.job`)".into(),
+            ),
+            (false, _, _) => Err(format!(
+                "a version-1 bundle has no job; `job` and `result.job` belong to {BUNDLE_FORMAT:?}"
+            )),
+        }
+    }
+
     /// Pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a bundle always serialises")
@@ -72,9 +104,11 @@ impl Bundle {
         out
     }
 
-    /// Reads a bundle in JSON or CBOR (JSON starts with `{` after whitespace), naming `origin`
-    /// in errors. Strict: nothing may follow the CBOR item (JSON allows only whitespace), the
-    /// report is the bare 1184 bytes (no envelope), and no certificate appears twice.
+    /// Reads a bundle in JSON or CBOR (JSON starts with `{` after whitespace), version 2 or 1,
+    /// naming `origin` in errors. Strict: nothing may follow the CBOR item (JSON allows only
+    /// whitespace), the report is the bare 1184 bytes (no envelope), no certificate appears
+    /// twice, and a version-2 bundle carries its JobSpec and commits to it (a version-1 one has
+    /// neither).
     pub fn parse(bytes: &[u8], origin: &str) -> Result<Bundle, Error> {
         let bad = |reason: String| Error::BundleFormat {
             origin: origin.into(),
@@ -97,11 +131,9 @@ impl Bundle {
             }
             bundle
         };
-        if bundle.format != BUNDLE_FORMAT {
-            return Err(bad(format!(
-                "format is {:?}; this verifier reads {BUNDLE_FORMAT:?}",
-                bundle.format
-            )));
+        bundle.check_version().map_err(bad)?;
+        if let Some(job) = &bundle.job {
+            job.check(&format!("{origin}: job"))?;
         }
         if let Some(report) = &bundle.report
             && report.len() != REPORT_SIZE

@@ -1,15 +1,25 @@
-//! The JobSpec: one typed, versioned file that says everything an enclave job needs — which
-//! Forge and nonce, which recipe, model, contributions and holdout (with their hashes), where the
-//! holdout key comes from, which evidence, how shares go to compute providers, and where the
-//! bundle goes. TOML or JSON. Paths are relative to the file's folder.
+//! The JobSpec: the job a Forge approves, and the unit of trust.
 //!
-//! Its hash, `SHA-256(canonical JSON)` — the JobSpec as written, serialised as JSON with object
-//! keys sorted, no insignificant whitespace, absent optional fields omitted — is what a host puts
-//! in HOST_DATA at launch, so that the report binds the job (`docs/jobspec.md`).
+//! A [`JobSpec`] carries everything that decides a result and nothing that does not: the Forge,
+//! its contract and nonce; the recipe's canonical hash (which pins the model's weights,
+//! tokenizer and chat template); the model's weights hash; the contribution file's SHA-256 and
+//! its `data_root`; the holdout's commitment (the data key's id and the ciphertext's SHA-256);
+//! the key service's public key; the approximation threshold and the compute share. It names no
+//! file and no host: where the inputs lie, which evidence device to use and how many threads to
+//! run are the host's business ([`RunSpec`]), and every input the host supplies is checked
+//! against the JobSpec's hashes before it is used.
+//!
+//! Its hash, `SHA-256(canonical JSON)` (object keys sorted by their UTF-8 bytes, no insignificant
+//! whitespace, every field written, absent options omitted), is what a key service approves,
+//! what the host puts in HOST_DATA at launch, what the key-release report binds and what the
+//! signed EvalResult commits to (`docs/jobspec.md`).
+//!
+//! A job file holds a JobSpec and, under `[run]`, the host's [`RunSpec`] ([`JobFile`]); the
+//! `[run]` table is not part of the job or its hash.
 
 use std::path::{Path, PathBuf};
 
-use alloy_primitives::{Address, B256};
+use alloy_primitives::{Address, B256, FixedBytes};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -31,41 +41,50 @@ pub struct ForgeRef {
     pub nonce: B256,
 }
 
-/// A file the job reads, and optionally the SHA-256 its bytes must have.
+/// The pinned recipe.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Input {
-    /// The file.
-    pub path: PathBuf,
-    /// Its SHA-256; when given, other bytes are refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<B256>,
+pub struct RecipePin {
+    /// The recipe's canonical hash (`assay recipe check`), the EvalResult's `recipe_hash`. It
+    /// covers the model's weights hash, its `tokenizer.json` and its chat template.
+    pub hash: B256,
 }
 
-impl Input {
-    /// An input by path, with no pinned hash.
-    pub fn path(path: impl Into<PathBuf>) -> Self {
-        Input {
-            path: path.into(),
-            sha256: None,
-        }
-    }
-}
-
-/// The model directory (the recipe pins its files' hashes).
+/// The model.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ModelRef {
-    /// The folder with `config.json`, the weights and the tokenizer.
-    pub path: PathBuf,
+pub struct ModelPin {
+    /// The weights hash, as the recipe pins it (`model.weights_sha256`).
+    pub weights_sha256: B256,
+}
+
+/// The contribution set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContributionsPin {
+    /// SHA-256 of the contributions file (JSON Lines).
+    pub sha256: B256,
+    /// Its `data_root`: the OpenZeppelin Merkle root of (contributor, content hash).
+    pub data_root: B256,
+}
+
+/// The holdout, committed to without revealing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldoutCommitment {
+    /// The data key's id (`assay keys new` prints it; the encrypted file's header carries it).
+    pub key_id: FixedBytes<16>,
+    /// SHA-256 of the encrypted holdout file.
+    pub sha256: B256,
 }
 
 /// The key service that releases the holdout key after attestation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct KeyRelease {
-    /// Its URL.
-    pub url: String,
+pub struct KeyReleaseSpec {
+    /// The key service's X25519 public key (`assay keys new-service-key`): its answers are
+    /// authenticated with it (HPKE Auth mode), and the enclave refuses any other.
+    pub service_key: B256,
     /// The holdout key's resource name there.
     #[serde(default = "default_resource")]
     pub resource: String,
@@ -73,6 +92,69 @@ pub struct KeyRelease {
 
 fn default_resource() -> String {
     "holdout".into()
+}
+
+/// A compute provider and its compute units.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSpec {
+    /// Its address.
+    pub address: Address,
+    /// Compute units it supplied.
+    pub units: u64,
+}
+
+/// How the scores are computed and how shares go to compute.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributionRules {
+    /// Above this many contributions, the stratified approximation with this many groups.
+    #[serde(default = "default_threshold")]
+    pub threshold: u32,
+    /// Basis points for compute providers.
+    #[serde(default)]
+    pub compute_bps: u16,
+    /// Compute providers.
+    #[serde(default)]
+    pub providers: Vec<ProviderSpec>,
+}
+
+fn default_threshold() -> u32 {
+    200
+}
+
+impl Default for AttributionRules {
+    fn default() -> Self {
+        AttributionRules {
+            threshold: default_threshold(),
+            compute_bps: 0,
+            providers: Vec::new(),
+        }
+    }
+}
+
+/// The job a Forge approves. See the module documentation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// [`JOB_FORMAT`].
+    pub format: String,
+    /// The Forge.
+    pub forge: ForgeRef,
+    /// The pinned recipe.
+    pub recipe: RecipePin,
+    /// The model.
+    pub model: ModelPin,
+    /// The contribution set.
+    pub contributions: ContributionsPin,
+    /// The holdout.
+    pub holdout: HoldoutCommitment,
+    /// The key service (a TEE job); absent for a job run without a TEE by the coordinator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_release: Option<KeyReleaseSpec>,
+    /// Attribution rules.
+    #[serde(default)]
+    pub attribution: AttributionRules,
 }
 
 /// Where the enclave's reports come from.
@@ -102,99 +184,98 @@ pub enum EvidenceSpec {
     },
 }
 
-/// A compute provider and its compute units.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// How a host runs a job: where the inputs are, the evidence device, the key service's
+/// address, threads, journal and outputs. None of it decides a result: every input is checked
+/// against the [`JobSpec`]'s hashes, and results do not depend on workers or threads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProviderSpec {
-    /// Its address.
-    pub address: Address,
-    /// Compute units it supplied.
-    pub units: u64,
-}
-
-/// How the attribution runs and how shares go to compute.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AttributionSpec {
-    /// Above this many contributions, the stratified approximation.
-    #[serde(default = "default_threshold")]
-    pub threshold: usize,
-    /// Basis points for compute providers.
-    #[serde(default)]
-    pub compute_bps: u16,
-    /// Compute providers.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub providers: Vec<ProviderSpec>,
-    /// Trainings in parallel (results do not depend on it).
-    #[serde(default = "default_workers")]
-    pub workers: usize,
-    /// Threads per training (results do not depend on it); default: the CPUs shared evenly.
+pub struct RunSpec {
+    /// The recipe file (TOML).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<PathBuf>,
+    /// The model folder (`config.json`, weights, tokenizer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<PathBuf>,
+    /// The contributions (JSON Lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contributions: Option<PathBuf>,
+    /// The encrypted holdout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<PathBuf>,
+    /// The key service's URL (its answers are authenticated by the JobSpec's `service_key`,
+    /// wherever they come from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_service: Option<String>,
+    /// The evidence provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EvidenceSpec>,
+    /// Trainings in parallel (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<usize>,
+    /// Threads per training (default: the CPUs shared evenly between the workers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
-    /// Journal folder for resumption.
+    /// The journal folder (sealed entries; a rerun resumes from it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journal: Option<PathBuf>,
-}
-
-fn default_threshold() -> usize {
-    200
-}
-
-fn default_workers() -> usize {
-    1
-}
-
-impl Default for AttributionSpec {
-    fn default() -> Self {
-        AttributionSpec {
-            threshold: default_threshold(),
-            compute_bps: 0,
-            providers: Vec::new(),
-            workers: default_workers(),
-            threads: None,
-            journal: None,
-        }
-    }
-}
-
-/// Where the bundle goes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutputSpec {
-    /// The bundle, as JSON.
-    pub bundle: PathBuf,
+    /// Where the bundle goes (JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<PathBuf>,
     /// The bundle as CBOR too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cbor: Option<PathBuf>,
 }
 
-/// One enclave job. See the module documentation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JobSpec {
-    /// [`JOB_FORMAT`].
-    pub format: String,
-    /// The Forge.
-    pub forge: ForgeRef,
-    /// The pinned recipe (TOML).
-    pub recipe: Input,
-    /// The model the recipe pins.
-    pub model: ModelRef,
-    /// Contributions (JSON Lines).
-    pub contributions: Input,
-    /// The encrypted holdout.
-    pub holdout: Input,
-    /// The key service (with a TEE).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_release: Option<KeyRelease>,
-    /// The evidence provider.
-    pub evidence: EvidenceSpec,
-    /// Attribution settings.
-    #[serde(default)]
-    pub attribution: AttributionSpec,
-    /// Outputs.
-    pub output: OutputSpec,
+impl RunSpec {
+    /// The same settings with every relative path joined to `base`.
+    pub fn resolved(mut self, base: &Path) -> Self {
+        let join = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        for p in [
+            &mut self.recipe,
+            &mut self.model,
+            &mut self.contributions,
+            &mut self.holdout,
+            &mut self.journal,
+            &mut self.bundle,
+            &mut self.cbor,
+        ] {
+            p.iter_mut().for_each(join);
+        }
+        match &mut self.evidence {
+            Some(EvidenceSpec::Snp { configfs, certs }) => {
+                configfs.iter_mut().for_each(join);
+                certs.iter_mut().for_each(join);
+            }
+            Some(EvidenceSpec::Simulated { socket }) => join(socket),
+            Some(EvidenceSpec::None {
+                holdout_key,
+                coordinator_key,
+            }) => {
+                join(holdout_key);
+                join(coordinator_key);
+            }
+            None => {}
+        }
+        self
+    }
 }
+
+/// A job file: the JobSpec, and the host's `[run]` table beside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobFile {
+    /// The job.
+    pub job: JobSpec,
+    /// How this host runs it (paths relative to the file's folder until
+    /// [`resolved`](RunSpec::resolved)).
+    pub run: RunSpec,
+}
+
+/// The key of the host's table in a job file.
+const RUN: &str = "run";
 
 fn bad(origin: &str, reason: impl Into<String>) -> Error {
     Error::JobSpec {
@@ -203,8 +284,108 @@ fn bad(origin: &str, reason: impl Into<String>) -> Error {
     }
 }
 
+impl JobFile {
+    /// Parses a job file from TOML or JSON (JSON starts with `{`); `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, Error> {
+        let (job, run): (JobSpec, RunSpec) = if text.trim_start().starts_with('{') {
+            let mut map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(text).map_err(|e| bad(origin, format!("JSON: {e}")))?;
+            let run = map
+                .remove(RUN)
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|e| bad(origin, format!("JSON: run: {e}")))?
+                .unwrap_or_default();
+            let job = serde_json::from_value(serde_json::Value::Object(map))
+                .map_err(|e| bad(origin, format!("JSON: {e}")))?;
+            (job, run)
+        } else {
+            let mut table: toml::Table =
+                toml::from_str(text).map_err(|e| bad(origin, format!("TOML: {e}")))?;
+            let run = table
+                .remove(RUN)
+                .map(|v| v.try_into())
+                .transpose()
+                .map_err(|e: toml::de::Error| bad(origin, format!("TOML: [run]: {e}")))?
+                .unwrap_or_default();
+            let job = toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| bad(origin, format!("TOML: {e}")))?;
+            (job, run)
+        };
+        job.check(origin)?;
+        Ok(JobFile { job, run })
+    }
+
+    /// Reads a job file. Its `[run]` paths are relative to the file's folder: see
+    /// [`JobFile::load_resolved`].
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// [`JobFile::load`], with the `[run]` paths joined to the file's folder.
+    pub fn load_resolved(path: &Path) -> Result<Self, Error> {
+        let mut file = Self::load(path)?;
+        if let Some(dir) = path.parent() {
+            file.run = file.run.resolved(dir);
+        }
+        Ok(file)
+    }
+
+    /// The file as TOML: the JobSpec, then `[run]` unless it is empty.
+    pub fn to_toml(&self) -> String {
+        let mut text = toml::to_string(&self.job).expect("a JobSpec is TOML");
+        if self.run != RunSpec::default() {
+            let mut run = toml::Table::new();
+            run.insert(
+                RUN.to_owned(),
+                toml::Value::try_from(&self.run).expect("a RunSpec is TOML"),
+            );
+            text.push('\n');
+            text.push_str(&toml::to_string(&run).expect("a RunSpec is TOML"));
+        }
+        text
+    }
+}
+
+/// `value` as JSON with object keys sorted by their UTF-8 bytes and no insignificant whitespace.
+fn canonical_json(value: &serde_json::Value, out: &mut Vec<u8>) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, k).expect("a string serialises");
+                out.push(b':');
+                canonical_json(v, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical_json(v, out);
+            }
+            out.push(b']');
+        }
+        scalar => serde_json::to_writer(&mut *out, scalar).expect("a scalar serialises"),
+    }
+}
+
 impl JobSpec {
-    /// Parses a JobSpec from TOML or JSON (JSON starts with `{`); `origin` names it in errors.
+    /// Parses a JobSpec alone (a job file's `[run]` table is refused here: see [`JobFile`]).
     pub fn parse(text: &str, origin: &str) -> Result<Self, Error> {
         let spec: JobSpec = if text.trim_start().starts_with('{') {
             serde_json::from_str(text).map_err(|e| bad(origin, format!("JSON: {e}")))?
@@ -215,18 +396,8 @@ impl JobSpec {
         Ok(spec)
     }
 
-    /// Reads a JobSpec file, as written: its hash is of this form. Run it with its relative
-    /// paths [`resolved`](JobSpec::resolved) against the file's folder.
-    pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::parse(&text, &path.display().to_string())
-    }
-
-    /// The rules serde cannot state (format, bounds, evidence against key release), for a
-    /// JobSpec built in code as for one read from a file; `origin` names it in errors.
+    /// The rules serde cannot state, for a JobSpec built in code as for one read from a file;
+    /// `origin` names it in errors.
     pub fn check(&self, origin: &str) -> Result<(), Error> {
         if self.format != JOB_FORMAT {
             return Err(bad(
@@ -247,84 +418,158 @@ impl JobSpec {
                 ),
             ));
         }
-        if a.workers == 0 || a.threads == Some(0) {
+        if a.compute_bps > 0 && a.providers.iter().all(|p| p.units == 0) {
             return Err(bad(
                 origin,
-                "attribution.workers and attribution.threads must be at least 1",
+                format!(
+                    "attribution.compute_bps is {} but no provider has compute units",
+                    a.compute_bps
+                ),
             ));
         }
-        match (&self.evidence, &self.key_release) {
-            (EvidenceSpec::None { .. }, Some(_)) => Err(bad(
-                origin,
-                "evidence kind none has no TEE: a key service would (rightly) refuse it; remove key_release",
-            )),
-            (EvidenceSpec::Snp { .. } | EvidenceSpec::Simulated { .. }, None) => Err(bad(
-                origin,
-                "with a TEE the holdout key is released by a key service after attestation: add key_release",
-            )),
-            _ => Ok(()),
+        if a.threshold == 0 {
+            return Err(bad(origin, "attribution.threshold must be at least 1"));
         }
+        if let Some(k) = &self.key_release
+            && k.resource.is_empty()
+        {
+            return Err(bad(origin, "key_release.resource is empty"));
+        }
+        Ok(())
     }
 
-    /// The canonical bytes: JSON with sorted keys and no whitespace.
+    /// The canonical bytes (see the module documentation).
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let value = serde_json::to_value(self).expect("a JobSpec always serialises");
-        serde_json::to_vec(&value).expect("a JSON value always serialises")
+        let mut out = Vec::new();
+        canonical_json(&value, &mut out);
+        out
     }
 
-    /// `SHA-256(canonical bytes)`: what HOST_DATA carries.
+    /// `SHA-256(canonical bytes)`: the job hash.
     pub fn hash(&self) -> B256 {
-        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.canonical_bytes());
-        B256::from_slice(d.as_ref())
+        sha256(&self.canonical_bytes())
+    }
+}
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> B256 {
+    B256::from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref())
+}
+
+/// Checks that `bytes`, read from `origin`, hash to `pin`; `what` names the input.
+pub fn check_sha256(pin: B256, bytes: &[u8], what: &str, origin: &str) -> Result<(), Error> {
+    let got = sha256(bytes);
+    if got == pin {
+        return Ok(());
+    }
+    Err(bad(
+        origin,
+        format!("{what} has SHA-256 {got}, but the job pins {pin}"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> JobSpec {
+        JobSpec {
+            format: JOB_FORMAT.into(),
+            forge: ForgeRef {
+                id: B256::repeat_byte(1),
+                chain_id: 8453,
+                contract: Address::repeat_byte(2),
+                nonce: B256::repeat_byte(3),
+            },
+            recipe: RecipePin {
+                hash: B256::repeat_byte(4),
+            },
+            model: ModelPin {
+                weights_sha256: B256::repeat_byte(5),
+            },
+            contributions: ContributionsPin {
+                sha256: B256::repeat_byte(6),
+                data_root: B256::repeat_byte(7),
+            },
+            holdout: HoldoutCommitment {
+                key_id: FixedBytes::repeat_byte(8),
+                sha256: B256::repeat_byte(9),
+            },
+            key_release: Some(KeyReleaseSpec {
+                service_key: B256::repeat_byte(10),
+                resource: "holdout".into(),
+            }),
+            attribution: AttributionRules::default(),
+        }
     }
 
-    /// The same JobSpec with every relative path joined to `base`.
-    pub fn resolved(mut self, base: &Path) -> Self {
-        let join = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        };
-        join(&mut self.recipe.path);
-        join(&mut self.model.path);
-        join(&mut self.contributions.path);
-        join(&mut self.holdout.path);
-        match &mut self.evidence {
-            EvidenceSpec::Snp { configfs, certs } => {
-                configfs.iter_mut().for_each(join);
-                certs.iter_mut().for_each(join);
-            }
-            EvidenceSpec::Simulated { socket } => join(socket),
-            EvidenceSpec::None {
-                holdout_key,
-                coordinator_key,
-            } => {
-                join(holdout_key);
-                join(coordinator_key);
-            }
-        }
-        self.attribution.journal.iter_mut().for_each(join);
-        join(&mut self.output.bundle);
-        self.output.cbor.iter_mut().for_each(join);
-        self
+    #[test]
+    fn canonical_bytes_sort_keys_and_spell_defaults() {
+        let s = spec();
+        let bytes = String::from_utf8(s.canonical_bytes()).unwrap();
+        assert!(bytes.starts_with("{\"attribution\":{\"compute_bps\":0,\"providers\":[],\"threshold\":200},\"contributions\":"), "{bytes}");
+        assert!(!bytes.contains(' ') && !bytes.contains('\n'));
+        // A file that leaves the defaults out is the same job.
+        let text = toml::to_string(&s).unwrap().replace(
+            "[attribution]\nthreshold = 200\ncompute_bps = 0\nproviders = []\n",
+            "",
+        );
+        assert!(!text.contains("attribution"), "{text}");
+        assert_eq!(JobSpec::parse(&text, "t").unwrap().hash(), s.hash());
+        // Any value changes it.
+        let mut other = s.clone();
+        other.attribution.compute_bps = 1;
+        other.attribution.providers.push(ProviderSpec {
+            address: Address::ZERO,
+            units: 1,
+        });
+        assert_ne!(other.hash(), s.hash());
     }
 
-    /// Checks `bytes`, read from `input`, against the SHA-256 the JobSpec pins for it (if it
-    /// pins one); `what` names the input in the error.
-    pub fn check_input(input: &Input, bytes: &[u8], what: &str) -> Result<(), Error> {
-        let Some(want) = input.sha256 else {
-            return Ok(());
+    #[test]
+    fn a_job_file_keeps_run_out_of_the_job() {
+        let file = JobFile {
+            job: spec(),
+            run: RunSpec {
+                recipe: Some("recipe.toml".into()),
+                workers: Some(2),
+                ..RunSpec::default()
+            },
         };
-        let got = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-        if got.as_ref() == want.as_slice() {
-            return Ok(());
+        let text = file.to_toml();
+        let parsed = JobFile::parse(&text, "job.toml").unwrap();
+        assert_eq!(parsed, file);
+        assert_eq!(parsed.job.hash(), spec().hash());
+        // JSON too.
+        let mut json = serde_json::to_value(&file.job).unwrap();
+        json["run"] = serde_json::to_value(&file.run).unwrap();
+        assert_eq!(JobFile::parse(&json.to_string(), "job.json").unwrap(), file);
+        // A JobSpec alone has no run table.
+        let e = JobSpec::parse(&text, "job.toml").unwrap_err();
+        assert!(e.to_string().contains("run"), "{e}");
+    }
+
+    #[test]
+    fn bad_jobs_are_named() {
+        let text = toml::to_string(&spec()).unwrap();
+        for (from, to, says) in [
+            ("assay-job/1", "assay-job/9", "format"),
+            ("threshold = 200", "threshold = 0", "threshold"),
+            ("compute_bps = 0", "compute_bps = 10001", "compute_bps"),
+            ("compute_bps = 0", "compute_bps = 5", "no provider"),
+            ("resource = \"holdout\"", "resource = \"\"", "resource"),
+            ("[forge]", "[forge]\nextra = 1", "extra"),
+        ] {
+            assert!(text.contains(from), "{from}");
+            let e = JobFile::parse(&text.replacen(from, to, 1), "job.toml").unwrap_err();
+            assert!(
+                e.to_string().starts_with("job job.toml:") && e.to_string().contains(says),
+                "{from} → {e}"
+            );
+            assert_eq!(e.kind(), "job");
         }
-        Err(bad(
-            &input.path.display().to_string(),
-            format!(
-                "{what} has SHA-256 {}, but the JobSpec pins {want}",
-                B256::from_slice(got.as_ref())
-            ),
-        ))
+        let e = check_sha256(B256::ZERO, b"x", "the recipe", "r.toml").unwrap_err();
+        assert!(e.to_string().contains("the recipe has SHA-256"), "{e}");
     }
 }

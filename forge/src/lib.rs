@@ -11,7 +11,7 @@
 //! - [`format`]: the bundle in JSON and CBOR;
 //! - [`policy`]: what a relying party accepts beyond the SNP policy (`allow_no_tee`);
 //! - [`check`]: every check an auditor runs;
-//! - [`job`]: the JobSpec, the one file that says what an enclave job is.
+//! - [`job`]: the JobSpec, the job a Forge approves (and the host's run settings beside it).
 
 #![forbid(unsafe_code)]
 
@@ -29,16 +29,31 @@ pub mod shares;
 pub use error::Error;
 
 pub use check::{BUNDLE_CHECKS, BundleVerifier, Pins, RejectedBundle, VerifiedBundle};
-pub use format::{BUNDLE_FORMAT, Bundle, EvidenceKind};
+pub use format::{BUNDLE_FORMAT, BUNDLE_FORMAT_V1, Bundle, EvidenceKind};
 
-/// ABI-encoded calldata of `submitEvalResult(result, signature, report, certificates)`.
+/// ABI-encoded calldata of `submitEvalResult(result, signature, report, certificates)` for a
+/// version-1 result, of `submitEvalResultV2(…)` for one that commits to its job.
 pub fn calldata(b: &Bundle) -> Vec<u8> {
     use alloy_sol_types::SolCall;
-    eip712::solidity::submitEvalResultCall {
-        result: eip712::to_sol(&b.result),
-        signature: b.signature.clone(),
-        report: b.report.clone().unwrap_or_default(),
-        certificates: b.certificates.clone(),
+    let (signature, report, certificates) = (
+        b.signature.clone(),
+        b.report.clone().unwrap_or_default(),
+        b.certificates.clone(),
+    );
+    match &b.result.job {
+        None => eip712::solidity::submitEvalResultCall {
+            result: eip712::to_sol(&b.result),
+            signature,
+            report,
+            certificates,
+        }
+        .abi_encode(),
+        Some(job) => eip712::solidity::submitEvalResultV2Call {
+            result: eip712::to_sol_v2(&b.result, job),
+            signature,
+            report,
+            certificates,
+        }
+        .abi_encode(),
     }
-    .abi_encode()
 }

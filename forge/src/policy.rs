@@ -54,3 +54,12 @@ impl BundlePolicy {
         })
     }
 }
+
+/// The SNP policy as it applies to an enclave's own reports (results and key releases): the
+/// policy as given and, where it says nothing about the VMPL, VMPL 0. The enclave runs at the
+/// guest's most privileged level; a report requested at another level (by code under an SVSM,
+/// say) was not requested by it.
+pub fn for_enclave_reports(mut policy: Policy) -> Policy {
+    policy.vmpl.get_or_insert(0);
+    policy
+}

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use alloy_primitives::{Address, B256};
+use alloy_primitives::{Address, B256, FixedBytes};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -196,6 +196,22 @@ pub struct EvalResult {
     pub compute: Vec<ComputeEntry>,
     /// Basis points nobody received (the data pool when no score is positive).
     pub unallocated_bps: u16,
+    /// The approved job it ran and the holdout it was scored on (version 2 of the bundle);
+    /// absent in version-1 results, which commit to neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobCommitment>,
+}
+
+/// What a version-2 result commits to beyond version 1: the job and its holdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobCommitment {
+    /// The JobSpec's hash (`docs/jobspec.md`).
+    pub job_hash: B256,
+    /// The holdout data key's id.
+    pub holdout_key_id: FixedBytes<16>,
+    /// SHA-256 of the encrypted holdout.
+    pub holdout_sha256: B256,
 }
 
 impl EvalResult {

@@ -90,41 +90,65 @@ pub fn encrypt(plaintext: &[u8], key: &DataKey, chunk_size: u32) -> Result<Vec<u
     Ok(out)
 }
 
+/// The header of a holdout file, checked: everything but the chunks.
+struct Header<'a> {
+    bytes: &'a [u8; HEADER_LEN],
+    chunk_size: u32,
+}
+
+impl<'a> Header<'a> {
+    fn read(file: &'a [u8]) -> Result<Self, Error> {
+        let bytes: &[u8; HEADER_LEN] = file
+            .get(..HEADER_LEN)
+            .and_then(|h| h.try_into().ok())
+            .ok_or_else(|| {
+                format_error(format!(
+                    "{} bytes is shorter than the 40-byte header",
+                    file.len()
+                ))
+            })?;
+        if &bytes[..8] != MAGIC {
+            return Err(format_error(
+                "magic is not \"ASSAYHLD\": not an encrypted holdout",
+            ));
+        }
+        if bytes[8] != 1 {
+            return Err(format_error(format!(
+                "version {} is not supported (supported: 1)",
+                bytes[8]
+            )));
+        }
+        if bytes[9..12] != [0; 3] || bytes[39] != 0 {
+            return Err(format_error("reserved header bytes are not zero"));
+        }
+        let chunk_size = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"));
+        if !(MIN_CHUNK..=MAX_CHUNK).contains(&chunk_size) {
+            return Err(format_error(format!(
+                "chunk size {chunk_size} is outside {MIN_CHUNK}…{MAX_CHUNK} bytes"
+            )));
+        }
+        Ok(Header { bytes, chunk_size })
+    }
+
+    fn key_id(&self) -> [u8; 16] {
+        self.bytes[16..32].try_into().expect("16 bytes")
+    }
+}
+
+/// The id of the key a holdout file is encrypted under (its header's), without decrypting it:
+/// what a JobSpec's holdout commitment names.
+pub fn key_id(file: &[u8]) -> Result<[u8; 16], Error> {
+    Header::read(file).map(|h| h.key_id())
+}
+
 /// Decrypts a holdout file. Errors name what is wrong (format, wrong key, which chunk failed
 /// authentication) and never include plaintext.
 pub fn decrypt(file: &[u8], key: &DataKey) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let header: &[u8; HEADER_LEN] = file
-        .get(..HEADER_LEN)
-        .and_then(|h| h.try_into().ok())
-        .ok_or_else(|| {
-            format_error(format!(
-                "{} bytes is shorter than the 40-byte header",
-                file.len()
-            ))
-        })?;
-    if &header[..8] != MAGIC {
-        return Err(format_error(
-            "magic is not \"ASSAYHLD\": not an encrypted holdout",
-        ));
-    }
-    if header[8] != 1 {
-        return Err(format_error(format!(
-            "version {} is not supported (supported: 1)",
-            header[8]
-        )));
-    }
-    if header[9..12] != [0; 3] || header[39] != 0 {
-        return Err(format_error("reserved header bytes are not zero"));
-    }
-    let chunk_size = u32::from_le_bytes(header[12..16].try_into().expect("4 bytes"));
-    if !(MIN_CHUNK..=MAX_CHUNK).contains(&chunk_size) {
-        return Err(format_error(format!(
-            "chunk size {chunk_size} is outside {MIN_CHUNK}…{MAX_CHUNK} bytes"
-        )));
-    }
-    if header[16..32] != key.id() {
+    let parsed = Header::read(file)?;
+    let (header, chunk_size) = (parsed.bytes, parsed.chunk_size);
+    if parsed.key_id() != key.id() {
         return Err(Error::WrongKey {
-            file_key: hex::encode(&header[16..32]),
+            file_key: hex::encode(parsed.key_id()),
             given_key: hex::encode(key.id()),
         });
     }

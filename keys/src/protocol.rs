@@ -2,12 +2,16 @@
 //! challenge → attestation → response), as JSON over HTTP:
 //!
 //! 1. `POST /v1/challenge` `{}` → [`Challenge`]: a fresh 32-byte nonce, single use, short-lived.
-//! 2. `POST /v1/key` [`KeyRequest`]: the enclave's SNP report whose REPORT_DATA is
-//!    `SHA-512("assay-key-release/1" ‖ nonce ‖ x25519 public key ‖ enclave address)`, its
-//!    certificates, and the resource it asks for → [`KeyResponse`] (the data key HPKE-sealed to
-//!    the X25519 key) or an [`ErrorBody`] with HTTP 403 naming the failed check.
+//! 2. `POST /v1/key` [`KeyRequest`]: the approved job the enclave runs (its JobSpec), the
+//!    enclave's SNP report whose REPORT_DATA is `SHA-512("assay-key-release/2" ‖ nonce ‖ x25519
+//!    public key ‖ enclave address ‖ job hash)` and whose HOST_DATA is the job hash, its
+//!    certificates, and the resource it asks for → [`KeyResponse`] (the data key sealed to the
+//!    X25519 key in HPKE Auth mode by the service's key, which the JobSpec pins) or an
+//!    [`ErrorBody`] naming the failed check (HTTP 403 for a refusal, 429 past the job's release
+//!    limit).
 
 use alloy_primitives::Address;
+use assay_forge::job::JobSpec;
 use serde::{Deserialize, Serialize};
 
 use crate::wrap::WrappedKey;
@@ -26,7 +30,9 @@ pub struct Challenge {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRequest {
-    /// The resource (holdout) asked for.
+    /// The approved job the enclave runs.
+    pub job: JobSpec,
+    /// The resource (holdout) asked for: the job's `key_release.resource`.
     pub resource: String,
     /// The challenge's nonce.
     #[serde(with = "hex::serde")]
@@ -45,6 +51,7 @@ pub struct KeyRequest {
 
 /// The key, sealed to the enclave.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KeyResponse {
     /// The resource.
     pub resource: String,
@@ -55,8 +62,8 @@ pub struct KeyResponse {
 /// Why a request was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
-    /// The check that failed (`nonce`, `report_data`, `resource`, or a report check such as
-    /// `signature`, `tcb`, `policy`).
+    /// The check that failed (`nonce`, `job`, `limit`, `report_data`, `host_data`,
+    /// `resource`, `request`, or a report check such as `signature`, `tcb`, `policy`).
     pub check: String,
     /// What was wrong.
     pub error: String,

@@ -28,6 +28,9 @@ fn wrong_key_is_named_without_revealing_either_key() {
     let key = DataKey::generate();
     let other = DataKey::generate();
     let sealed = encrypt(&text(3000), &key, CHUNK).unwrap();
+    // The header names the key without decrypting anything.
+    assert_eq!(assay_keys::holdout::key_id(&sealed).unwrap(), key.id());
+    assert!(assay_keys::holdout::key_id(&sealed[..10]).is_err());
     let e = decrypt(&sealed, &other).unwrap_err();
     assert!(matches!(e, Error::WrongKey { .. }), "{e}");
     let msg = e.to_string();

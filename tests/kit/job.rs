@@ -4,15 +4,17 @@
 use std::path::{Path, PathBuf};
 
 use alloy_primitives::{Address, B256};
+use assay_enclave::job::{Files, describe};
 use assay_forge::job::{
-    AttributionSpec, EvidenceSpec, ForgeRef, Input, JOB_FORMAT, JobSpec, KeyRelease, ModelRef,
-    OutputSpec, ProviderSpec,
+    AttributionRules, EvidenceSpec, ForgeRef, JobFile, JobSpec, KeyReleaseSpec, ProviderSpec,
+    RunSpec,
 };
 use assay_keys::DataKey;
+use assay_keys::wrap::ServiceKey;
 use assay_recipe::data::Example;
 use assay_recipe::fixture::{reverse_task, tiny_config, write_model};
 
-use crate::forge::NONCE;
+use crate::forge::{CHAIN_ID, CONTRACT, FORGE_ID, NONCE};
 
 /// The contributors.
 pub const CONTRIBUTORS: [&str; 3] = [
@@ -44,7 +46,8 @@ pub fn holdout() -> Vec<Example> {
     h
 }
 
-/// A job's files in a temporary folder, and the holdout's key and plaintext.
+/// A job's files in a temporary folder, the holdout's key and plaintext, and the key
+/// service's key.
 pub struct Setup {
     /// The folder: `model/`, `recipe.toml`, `contributions.jsonl`, `holdout.enc`.
     pub dir: tempfile::TempDir,
@@ -52,11 +55,19 @@ pub struct Setup {
     pub key: DataKey,
     /// The holdout.
     pub holdout: Vec<Example>,
+    /// The key service's own key, which the TEE job pins.
+    pub service_key: ServiceKey,
 }
 
 impl Setup {
-    /// Writes the job's files.
+    /// Writes the job's files, with [`holdout`] as the holdout.
     pub fn new() -> Setup {
+        Setup::with_holdout(&jsonl(&holdout(), false), holdout())
+    }
+
+    /// Writes the job's files, with `text` encrypted as the holdout (`holdout`: what it holds,
+    /// for the leak scan).
+    pub fn with_holdout(text: &str, holdout: Vec<Example>) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let recipe = write_model(&d.join("model"), &tiny_config(), 11).unwrap();
@@ -67,11 +78,14 @@ impl Setup {
         )
         .unwrap();
         let key = DataKey::generate();
-        let holdout = holdout();
-        let sealed =
-            assay_keys::holdout::encrypt(jsonl(&holdout, false).as_bytes(), &key, 1024).unwrap();
+        let sealed = assay_keys::holdout::encrypt(text.as_bytes(), &key, 1024).unwrap();
         std::fs::write(d.join("holdout.enc"), sealed).unwrap();
-        Setup { dir, key, holdout }
+        Setup {
+            dir,
+            key,
+            holdout,
+            service_key: ServiceKey::generate(),
+        }
     }
 
     /// The folder.
@@ -79,48 +93,86 @@ impl Setup {
         self.dir.path()
     }
 
-    /// The JobSpec of this job (paths relative to the folder), with `evidence` and, with a
-    /// TEE, the key service at `key_service`.
-    pub fn spec(&self, evidence: EvidenceSpec, key_service: Option<&str>) -> JobSpec {
-        JobSpec {
-            format: JOB_FORMAT.into(),
-            forge: ForgeRef {
-                id: B256::repeat_byte(0xf0),
-                chain_id: 8453,
-                contract: Address::repeat_byte(0xfc),
-                nonce: NONCE,
+    /// Replaces the model's chat template with `template`, and the recipe's pin of it (as a
+    /// Forge that approved such a recipe would have it).
+    pub fn set_chat_template(&self, template: &str) {
+        let d = self.path();
+        let config = serde_json::json!({"chat_template": template, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"});
+        std::fs::write(d.join("model/tokenizer_config.json"), config.to_string()).unwrap();
+        let mut recipe = assay_recipe::recipe::Recipe::load(&d.join("recipe.toml")).unwrap();
+        recipe.model.chat_template_sha256 = assay_recipe::pinned::template_hash(template);
+        std::fs::write(d.join("recipe.toml"), recipe.to_toml()).unwrap();
+    }
+
+    /// Where the inputs are.
+    pub fn files(&self) -> Files {
+        let d = self.path();
+        Files {
+            recipe: d.join("recipe.toml"),
+            model: d.join("model"),
+            contributions: d.join("contributions.jsonl"),
+            holdout: d.join("holdout.enc"),
+        }
+    }
+
+    /// The job a Forge approves for these files, with nonce `nonce`: with a TEE, the holdout
+    /// key comes from the key service whose key is [`Setup::service_key`]; 1500 bps to one
+    /// compute provider with 3 units.
+    pub fn job_with_nonce(&self, tee: bool, nonce: B256) -> JobSpec {
+        describe(
+            ForgeRef {
+                id: FORGE_ID,
+                chain_id: CHAIN_ID,
+                contract: CONTRACT,
+                nonce,
             },
-            recipe: Input::path("recipe.toml"),
-            model: ModelRef {
-                path: "model".into(),
-            },
-            contributions: Input::path("contributions.jsonl"),
-            holdout: Input::path("holdout.enc"),
-            key_release: key_service.map(|url| KeyRelease {
-                url: url.to_owned(),
+            &self.files(),
+            tee.then(|| KeyReleaseSpec {
+                service_key: self.service_key.public(),
                 resource: "holdout".into(),
             }),
-            evidence,
-            attribution: AttributionSpec {
+            AttributionRules {
                 compute_bps: 1500,
                 providers: vec![ProviderSpec {
                     address: Address::repeat_byte(0xee),
                     units: 3,
                 }],
-                journal: Some("journal".into()),
-                ..AttributionSpec::default()
+                ..AttributionRules::default()
             },
-            output: OutputSpec {
-                bundle: "bundle.json".into(),
-                cbor: Some("bundle.cbor".into()),
-            },
+        )
+        .unwrap()
+    }
+
+    /// [`Setup::job_with_nonce`] with the tests' [`NONCE`].
+    pub fn job(&self, tee: bool) -> JobSpec {
+        self.job_with_nonce(tee, NONCE)
+    }
+
+    /// How the host runs a job here: the files (relative to the folder), `evidence`, the key
+    /// service at `key_service` with a TEE, a journal, the bundle as JSON and CBOR.
+    pub fn run(&self, evidence: EvidenceSpec, key_service: Option<&str>) -> RunSpec {
+        RunSpec {
+            recipe: Some("recipe.toml".into()),
+            model: Some("model".into()),
+            contributions: Some("contributions.jsonl".into()),
+            holdout: Some("holdout.enc".into()),
+            key_service: key_service.map(str::to_owned),
+            evidence: Some(evidence),
+            journal: Some("journal".into()),
+            bundle: Some("bundle.json".into()),
+            cbor: Some("bundle.cbor".into()),
+            ..RunSpec::default()
         }
     }
 
-    /// Writes `spec` as `name` (TOML) into the folder and returns its path.
-    pub fn write_spec(&self, spec: &JobSpec, name: &str) -> PathBuf {
+    /// Writes the job file of `job` and `run` as `name` into the folder; returns its path.
+    pub fn write_job(&self, job: &JobSpec, run: &RunSpec, name: &str) -> PathBuf {
         let path = self.path().join(name);
-        std::fs::write(&path, toml_text(spec)).unwrap();
+        let file = JobFile {
+            job: job.clone(),
+            run: run.clone(),
+        };
+        std::fs::write(&path, file.to_toml()).unwrap();
         path
     }
 }
@@ -129,9 +181,4 @@ impl Default for Setup {
     fn default() -> Self {
         Setup::new()
     }
-}
-
-/// A JobSpec as TOML.
-pub fn toml_text(spec: &JobSpec) -> String {
-    toml::to_string(spec).expect("a JobSpec is TOML")
 }

@@ -1,13 +1,15 @@
-//! A key service on loopback, releasing one holdout key to reports the verifier accepts, and
-//! recording every request body (for the leak scan).
+//! A key service on loopback, releasing one holdout key to the approved jobs' enclaves whose
+//! reports the verifier accepts, and recording every request body (for the leak scan).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use assay_attestation::Verifier;
+use assay_forge::job::JobSpec;
 use assay_keys::DataKey;
-use assay_keys::service::KeyService;
+use assay_keys::service::{Config, KeyService};
+use assay_keys::wrap::ServiceKey;
 
 /// A running key service.
 pub struct RunningKeyService {
@@ -19,14 +21,24 @@ pub struct RunningKeyService {
     pub requests: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
-/// Starts a key service releasing `key` as resource `holdout` to reports `verifier` accepts.
-pub fn start(key: &DataKey, verifier: Verifier) -> RunningKeyService {
+/// Starts a key service with `service_key`, releasing `key` as resource `holdout` to the
+/// `approved` jobs' enclaves whose reports `verifier` accepts, up to 3 times per job.
+pub fn start(
+    key: &DataKey,
+    service_key: &ServiceKey,
+    approved: &[JobSpec],
+    verifier: Verifier,
+) -> RunningKeyService {
     let ks = Arc::new(
-        KeyService::new(
+        KeyService::new(Config {
             verifier,
-            HashMap::from([("holdout".to_owned(), key.clone())]),
-            Duration::from_secs(60),
-        )
+            resources: HashMap::from([("holdout".to_owned(), key.clone())]),
+            service_key: service_key.clone(),
+            approved: approved.to_vec(),
+            nonce_ttl: Duration::from_secs(60),
+            max_releases: 3,
+            release_log: None,
+        })
         .unwrap(),
     );
     let requests: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();

@@ -28,6 +28,10 @@ pub fn needles(s: &Setup) -> Vec<Vec<u8>> {
     for e in &s.holdout {
         n.push(e.prompt.clone().into_bytes());
         n.push(e.answer.clone().into_bytes());
+        // A fingerprint a host could confirm a guessed holdout with, raw and in hex.
+        let fingerprint = e.content_hash();
+        n.push(hex::encode(fingerprint).into_bytes());
+        n.push(fingerprint.to_vec());
     }
     n.extend((0..s.holdout.len()).map(|i| format!("zq-canary-{i}").into_bytes()));
     n

@@ -48,9 +48,16 @@ pub fn sim_verifier_for(measurement: [u8; 48]) -> Verifier {
 pub struct InProcessSp(pub SimulatedSp);
 
 impl InProcessSp {
-    /// The AMD-SP of a guest launched with `measurement`.
+    /// The AMD-SP of a guest launched with `measurement` (and zero HOST_DATA).
     pub fn new(measurement: [u8; 48]) -> Self {
         InProcessSp(SimulatedSp::new(chain(), measurement))
+    }
+
+    /// The AMD-SP of a guest launched with `measurement` for the job `job` (its HOST_DATA).
+    pub fn launched(measurement: [u8; 48], job: alloy_primitives::B256) -> Self {
+        let mut sp = SimulatedSp::new(chain(), measurement);
+        sp.host_data = job.0;
+        InProcessSp(sp)
     }
 
     /// A signed report binding `report_data` (VMPL 0).

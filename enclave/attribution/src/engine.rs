@@ -1,7 +1,9 @@
 //! The exact leave-one-out engine: n+1 independent trainings (all contributions, then each left
-//! out), run by up to `workers` threads, each run's metric journaled on disk as it finishes (one
-//! file per run, written atomically), so a killed computation resumes where it stopped and gives
-//! the bitwise-same result.
+//! out), run by up to `workers` threads, each run's metric kept in a [`Journal`] as it finishes,
+//! so a killed computation resumes where it stopped and gives the bitwise-same result. A journal
+//! entry that is not this computation's, or was changed, is refused and its run recomputed.
+//! [`PlainJournal`] keeps entries as files (one per run, written atomically) for a caller who
+//! owns every input; the enclave seals its entries under a key the host never sees.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -22,9 +24,27 @@ pub trait Trial: Sync {
     fn metric(&self, worker: &mut Self::Worker, excluded: &[usize]) -> Result<f64, Error>;
     /// Number of contributions.
     fn contributions(&self) -> usize;
-    /// Hash of everything that determines the metrics (recipe, data, holdout): journal entries
-    /// made for other inputs are never reused.
-    fn inputs_hash(&self) -> String;
+}
+
+/// What a journal holds for a run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Loaded {
+    /// The run's metric, exactly as it was computed.
+    Found(f64),
+    /// Nothing.
+    Absent,
+    /// An entry that is not this computation's (other inputs, another run) or that was changed:
+    /// never used; the run is computed again.
+    Refused,
+}
+
+/// Where finished runs are kept, so that a stopped computation resumes. Run `run` of a
+/// computation left out the contributions `excluded`.
+pub trait Journal: Sync {
+    /// The entry of `run`, if it is this computation's.
+    fn load(&self, run: usize, excluded: &[usize]) -> Loaded;
+    /// Keeps `metric` as the result of `run`, whole or not at all.
+    fn store(&self, run: usize, excluded: &[usize], metric: f64) -> Result<(), Error>;
 }
 
 /// A trial that can also estimate every contribution's effect to first order, far cheaper than a
@@ -36,7 +56,7 @@ pub trait FirstOrder: Trial {
     fn first_order(&self, worker: &mut Self::Worker) -> Result<Vec<f64>, Error>;
 }
 
-/// A journal entry.
+/// An entry of a [`PlainJournal`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Entry {
     inputs_hash: String,
@@ -74,8 +94,17 @@ pub struct LooMetrics {
     pub baseline: f64,
     /// Metric without contribution i.
     pub without: Vec<f64>,
+    /// How the journal served them.
+    pub journal: JournalUse,
+}
+
+/// How a computation used its journal.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JournalUse {
     /// Runs taken from the journal rather than computed.
     pub resumed: usize,
+    /// Entries refused (not this computation's, or changed) and computed again.
+    pub refused: usize,
 }
 
 fn io(path: &Path, source: std::io::Error) -> Error {
@@ -85,54 +114,92 @@ fn io(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
-fn entry_path(dir: &Path, run: usize) -> PathBuf {
-    dir.join(format!("run-{run:06}.json"))
+/// A journal of plain files in a folder, one per run (`run-NNNNNN.json`, written atomically),
+/// each naming the hash of the computation's inputs: for a caller who owns every input (the
+/// command line's `assay attribute`). Its entries are not authenticated; the enclave keeps a
+/// sealed journal instead.
+#[derive(Clone, Debug)]
+pub struct PlainJournal {
+    dir: PathBuf,
+    inputs_hash: String,
 }
 
-fn read_entry(dir: &Path, run: usize, inputs_hash: &str, excluded: &[usize]) -> Option<f64> {
-    let text = std::fs::read_to_string(entry_path(dir, run)).ok()?;
-    let e: Entry = serde_json::from_str(&text).ok()?;
-    let bits = u64::from_str_radix(&e.metric_bits, 16).ok()?;
-    (e.inputs_hash == inputs_hash && e.run == run && e.excluded == excluded)
-        .then_some(f64::from_bits(bits))
+impl PlainJournal {
+    /// The journal in `dir` (made if absent) of the computation whose inputs hash to
+    /// `inputs_hash`: entries made for other inputs are refused.
+    pub fn open(dir: &Path, inputs_hash: String) -> Result<Self, Error> {
+        std::fs::create_dir_all(dir).map_err(|s| io(dir, s))?;
+        Ok(PlainJournal {
+            dir: dir.to_owned(),
+            inputs_hash,
+        })
+    }
+
+    fn path(&self, run: usize) -> PathBuf {
+        self.dir.join(format!("run-{run:06}.json"))
+    }
 }
 
-fn write_entry(dir: &Path, e: &Entry) -> Result<(), Error> {
-    use std::io::Write;
-    let path = entry_path(dir, e.run);
-    let mut file = atomic_write_file::AtomicWriteFile::open(&path).map_err(|s| io(&path, s))?;
-    file.write_all(&serde_json::to_vec_pretty(e).expect("json"))
-        .and_then(|()| file.commit())
-        .map_err(|s| io(&path, s))
+impl Journal for PlainJournal {
+    fn load(&self, run: usize, excluded: &[usize]) -> Loaded {
+        let Ok(text) = std::fs::read_to_string(self.path(run)) else {
+            return Loaded::Absent;
+        };
+        let entry: Option<f64> = serde_json::from_str::<Entry>(&text).ok().and_then(|e| {
+            let bits = u64::from_str_radix(&e.metric_bits, 16).ok()?;
+            (e.inputs_hash == self.inputs_hash && e.run == run && e.excluded == excluded)
+                .then_some(f64::from_bits(bits))
+        });
+        entry.map_or(Loaded::Refused, Loaded::Found)
+    }
+
+    fn store(&self, run: usize, excluded: &[usize], metric: f64) -> Result<(), Error> {
+        use std::io::Write;
+        let path = self.path(run);
+        let entry = Entry {
+            inputs_hash: self.inputs_hash.clone(),
+            run,
+            excluded: excluded.to_vec(),
+            metric_bits: format!("{:016x}", metric.to_bits()),
+            metric,
+        };
+        let mut file = atomic_write_file::AtomicWriteFile::open(&path).map_err(|s| io(&path, s))?;
+        file.write_all(&serde_json::to_vec_pretty(&entry).expect("json"))
+            .and_then(|()| file.commit())
+            .map_err(|s| io(&path, s))
+    }
 }
 
 /// Runs one trial per entry of `subsets` (the contributions each leaves out) with up to
 /// `workers` threads, journaling into `journal` if given. Returns the metrics in `subsets` order
-/// and how many came from the journal.
+/// and how the journal served them.
 pub fn run_subsets<T: Trial>(
     trial: &T,
     subsets: &[Vec<usize>],
     workers: usize,
-    journal: Option<&Path>,
+    journal: Option<&dyn Journal>,
     progress: Progress<'_>,
-) -> Result<(Vec<f64>, usize), Error> {
+) -> Result<(Vec<f64>, JournalUse), Error> {
     if trial.contributions() == 0 {
         return Err(Error::EmptyContributionSet);
     }
     let total = subsets.len();
-    let hash = trial.inputs_hash();
-    if let Some(dir) = journal {
-        std::fs::create_dir_all(dir).map_err(|s| io(dir, s))?;
-    }
     let results: Mutex<Vec<Option<f64>>> = Mutex::new(vec![None; total]);
-    let mut resumed = 0;
-    if let Some(dir) = journal {
+    let mut used = JournalUse::default();
+    if let Some(j) = journal {
         let mut r = results.lock().expect("not poisoned");
         for (run, slot) in r.iter_mut().enumerate() {
-            *slot = read_entry(dir, run, &hash, &subsets[run]);
-            resumed += usize::from(slot.is_some());
+            match j.load(run, &subsets[run]) {
+                Loaded::Found(metric) => {
+                    *slot = Some(metric);
+                    used.resumed += 1;
+                }
+                Loaded::Refused => used.refused += 1,
+                Loaded::Absent => {}
+            }
         }
     }
+    let resumed = used.resumed;
     let todo: Vec<usize> = {
         let r = results.lock().expect("not poisoned");
         (0..total).filter(|&i| r[i].is_none()).collect()
@@ -157,19 +224,10 @@ pub fn run_subsets<T: Trial>(
                     }
                     let k = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&run) = todo.get(k) else { return };
-                    let excluded = subsets[run].clone();
-                    let outcome = trial.metric(&mut worker, &excluded).and_then(|metric| {
-                        if let Some(dir) = journal {
-                            write_entry(
-                                dir,
-                                &Entry {
-                                    inputs_hash: hash.clone(),
-                                    run,
-                                    excluded,
-                                    metric_bits: format!("{:016x}", metric.to_bits()),
-                                    metric,
-                                },
-                            )?;
+                    let excluded = &subsets[run];
+                    let outcome = trial.metric(&mut worker, excluded).and_then(|metric| {
+                        if let Some(j) = journal {
+                            j.store(run, excluded, metric)?;
                         }
                         Ok(metric)
                     });
@@ -196,25 +254,25 @@ pub fn run_subsets<T: Trial>(
         .into_iter()
         .map(|m| m.expect("every run finished"))
         .collect();
-    Ok((r, resumed))
+    Ok((r, used))
 }
 
 /// Exact leave-one-out: n+1 trials (all contributions, then each left out).
 pub fn leave_one_out<T: Trial>(
     trial: &T,
     workers: usize,
-    journal: Option<&Path>,
+    journal: Option<&dyn Journal>,
     progress: Progress<'_>,
 ) -> Result<LooMetrics, Error> {
     let n = trial.contributions();
     let subsets: Vec<Vec<usize>> = std::iter::once(vec![])
         .chain((0..n).map(|i| vec![i]))
         .collect();
-    let (r, resumed) = run_subsets(trial, &subsets, workers, journal, progress)?;
+    let (r, journal) = run_subsets(trial, &subsets, workers, journal, progress)?;
     Ok(LooMetrics {
         baseline: r[0],
         without: r[1..].to_vec(),
-        resumed,
+        journal,
     })
 }
 

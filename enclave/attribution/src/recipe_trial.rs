@@ -99,7 +99,11 @@ impl RecipeTrial {
             .filter(|(i, _)| !excluded.contains(i))
             .flat_map(|(_, c)| c.examples.iter().cloned())
             .collect();
-        train(&w.model, &w.tokenizer, &self.recipe, &data, self.threads)?;
+        // Nothing left to train on (the only contribution left out): the model with fresh
+        // adapters, which leave the base model as it is, is `train(∅)`.
+        if !data.is_empty() {
+            train(&w.model, &w.tokenizer, &self.recipe, &data, self.threads)?;
+        }
         Ok(())
     }
 }
@@ -153,8 +157,14 @@ impl Trial for RecipeTrial {
     fn contributions(&self) -> usize {
         self.contributions.len()
     }
+}
 
-    fn inputs_hash(&self) -> String {
+impl RecipeTrial {
+    /// Hash of everything that determines the metrics (recipe, contributions, holdout), for a
+    /// [`crate::engine::PlainJournal`]: entries made for other inputs are refused. It includes
+    /// a hash of each holdout example, so it is for callers who own the holdout; the enclave's
+    /// journal is sealed instead.
+    pub fn inputs_hash(&self) -> String {
         let mut ctx = Context::new(&SHA256);
         ctx.update(self.recipe.hash().as_bytes());
         for c in &self.contributions {

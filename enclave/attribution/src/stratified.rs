@@ -16,14 +16,14 @@
 //! own variation under a change of training seed, are measured in `tests/stratified.rs` and
 //! documented in `docs/attribution.md`.
 
-use std::path::Path;
-
 use std::num::NonZeroUsize;
 
 use assay_forge::result::Method;
 
 use crate::Error;
-use crate::engine::{FirstOrder, LooMetrics, Progress, leave_one_out, run_subsets, scores};
+use crate::engine::{
+    FirstOrder, Journal, JournalUse, LooMetrics, Progress, leave_one_out, run_subsets, scores,
+};
 
 /// A score vector and how it was made.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,8 +35,8 @@ pub struct Attribution {
     pub baseline: f64,
     /// Scores, oriented: positive means the contribution helped.
     pub scores: Vec<f64>,
-    /// Trainings taken from the journal.
-    pub resumed: usize,
+    /// How the journal served the trainings.
+    pub journal: JournalUse,
 }
 
 impl Attribution {
@@ -119,7 +119,7 @@ pub fn attribute<T: FirstOrder>(
     threshold: usize,
     lower_is_better: bool,
     workers: usize,
-    journal: Option<&Path>,
+    journal: Option<&dyn Journal>,
     progress: Progress<'_>,
 ) -> Result<Attribution, Error> {
     let n = trial.contributions();
@@ -129,7 +129,7 @@ pub fn attribute<T: FirstOrder>(
             groups: None,
             baseline: m.baseline,
             scores: scores(&m, lower_is_better),
-            resumed: m.resumed,
+            journal: m.journal,
         });
     }
     let estimate = trial.first_order(&mut trial.worker()?)?;
@@ -137,12 +137,12 @@ pub fn attribute<T: FirstOrder>(
     let subsets: Vec<Vec<usize>> = std::iter::once(vec![])
         .chain(groups.iter().cloned())
         .collect();
-    let (r, resumed) = run_subsets(trial, &subsets, workers, journal, progress)?;
+    let (r, used) = run_subsets(trial, &subsets, workers, journal, progress)?;
     let group_scores = scores(
         &LooMetrics {
             baseline: r[0],
             without: r[1..].to_vec(),
-            resumed,
+            journal: used,
         },
         lower_is_better,
     );
@@ -151,7 +151,7 @@ pub fn attribute<T: FirstOrder>(
         groups: NonZeroUsize::new(groups.len()),
         baseline: r[0],
         scores: out,
-        resumed,
+        journal: used,
     })
 }
 

@@ -5,7 +5,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use assay_attribution::Error;
-use assay_attribution::engine::{LooMetrics, Trial, leave_one_out, scores};
+use assay_attribution::engine::{
+    Journal, JournalUse, LooMetrics, PlainJournal, Trial, leave_one_out, scores,
+};
 use assay_attribution::recipe_trial::{RecipeTrial, group};
 use assay_recipe::data::Example;
 use assay_recipe::fixture::{reverse_task, tiny_config, write_model};
@@ -98,9 +100,10 @@ impl Trial for Counted {
     fn contributions(&self) -> usize {
         self.n
     }
-    fn inputs_hash(&self) -> String {
-        format!("counted-{}", self.n)
-    }
+}
+
+fn counted_journal(dir: &std::path::Path, n: usize) -> PlainJournal {
+    PlainJournal::open(dir, format!("counted-{n}")).unwrap()
 }
 
 #[test]
@@ -125,7 +128,7 @@ fn a_killed_run_resumes_from_its_journal_to_the_same_bits() {
             calls: 0.into(),
         },
         2,
-        Some(&journal),
+        Some(&counted_journal(&journal, 9)),
         &|_, _| {},
     );
     assert!(matches!(killed, Err(Error::Io { source, .. }) if source.to_string() == "killed"));
@@ -139,20 +142,26 @@ fn a_killed_run_resumes_from_its_journal_to_the_same_bits() {
             calls: 0.into(),
         },
         2,
-        Some(&journal),
+        Some(&counted_journal(&journal, 9)),
         &|d, t| seen.lock().unwrap().push((d, t)),
     )
     .unwrap();
-    assert_eq!(resumed.resumed, written);
+    assert_eq!(
+        resumed.journal,
+        JournalUse {
+            resumed: written,
+            refused: 0
+        }
+    );
     assert_eq!(
         LooMetrics {
-            resumed: 0,
+            journal: JournalUse::default(),
             ..resumed.clone()
         },
         full
     );
     assert_eq!(seen.lock().unwrap().last(), Some(&(10, 10)));
-    // Entries made for other inputs are not reused.
+    // Entries made for other inputs are refused, and their runs computed again.
     let other = leave_one_out(
         &Counted {
             n: 8,
@@ -160,11 +169,27 @@ fn a_killed_run_resumes_from_its_journal_to_the_same_bits() {
             calls: 0.into(),
         },
         1,
-        Some(&journal),
+        Some(&counted_journal(&journal, 8)),
         &|_, _| {},
     )
     .unwrap();
-    assert_eq!(other.resumed, 0);
+    assert_eq!(
+        other.journal,
+        JournalUse {
+            resumed: 0,
+            refused: 9
+        }
+    );
+    // A changed entry is refused too.
+    let entry = journal.join("run-000003.json");
+    let text = std::fs::read_to_string(&entry).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["run"] = 4.into();
+    std::fs::write(&entry, value.to_string()).unwrap();
+    assert_eq!(
+        counted_journal(&journal, 8).load(3, &[2]),
+        assay_attribution::engine::Loaded::Refused
+    );
     // No temporary file is left behind.
     assert!(
         std::fs::read_dir(&journal)
@@ -183,13 +208,14 @@ fn real_trials_resume_bitwise_and_do_not_depend_on_worker_count() {
     let two = leave_one_out(&trial, 2, None, &|_, _| {}).unwrap();
     assert_eq!(one, two);
     let journal = dir.path().join("j");
-    leave_one_out(&trial, 2, Some(&journal), &|_, _| {}).unwrap();
+    let plain = PlainJournal::open(&journal, trial.inputs_hash()).unwrap();
+    leave_one_out(&trial, 2, Some(&plain), &|_, _| {}).unwrap();
     std::fs::remove_file(journal.join("run-000001.json")).unwrap();
-    let resumed = leave_one_out(&trial, 1, Some(&journal), &|_, _| {}).unwrap();
-    assert_eq!(resumed.resumed, 2);
+    let resumed = leave_one_out(&trial, 1, Some(&plain), &|_, _| {}).unwrap();
+    assert_eq!(resumed.journal.resumed, 2);
     assert_eq!(
         LooMetrics {
-            resumed: 0,
+            journal: JournalUse::default(),
             ..resumed
         },
         one
@@ -231,4 +257,20 @@ fn progress_streams_one_update_per_run() {
     let mut seen: Vec<(usize, usize)> = updates.iter().collect();
     seen.sort();
     assert_eq!(seen, (0..=7).map(|d| (d, 7)).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_single_contribution_is_scored_against_the_untrained_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut trial = planted(dir.path());
+    trial.recipe.training.epochs = 1;
+    trial.contributions.truncate(1);
+    // Leaving the only contribution out leaves nothing to train on: train(∅) is the model
+    // with fresh adapters, which is the base model.
+    let m = leave_one_out(&trial, 1, None, &|_, _| {}).unwrap();
+    assert_eq!(m.without.len(), 1);
+    assert!(
+        m.without[0].is_finite() && m.without[0] != m.baseline,
+        "{m:?}"
+    );
 }

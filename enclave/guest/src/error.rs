@@ -66,6 +66,15 @@ pub enum Error {
     /// The job's settings contradict each other.
     #[error("{0}")]
     Usage(String),
+    /// Something failed after the holdout was decrypted: only its kind is said, since its text
+    /// could quote the holdout.
+    #[error(
+        "{kind} failed after the holdout was decrypted; its details are withheld, since they could quote the holdout (every check that needs no holdout ran before key release)"
+    )]
+    Withheld {
+        /// The failure's kind.
+        kind: &'static str,
+    },
 }
 
 impl Error {
@@ -85,6 +94,7 @@ impl Error {
             Error::NotFinite { .. } => "attribution",
             Error::Io { .. } => "io",
             Error::Usage(_) => "usage",
+            Error::Withheld { kind } => kind,
         }
     }
 }

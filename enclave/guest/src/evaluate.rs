@@ -1,15 +1,23 @@
-//! Attribution inside the enclave: the pinned recipe, exact LOO (or the stratified approximation
-//! above the threshold), and the EvalResult with shares computed by the Forge's rules from the
-//! exact fixed-point scores that are signed.
+//! Attribution inside the enclave, in two steps: [`prepare`] checks and loads everything that
+//! needs no holdout (the pinned model, the contributions, their `data_root`), before the
+//! holdout key is asked for, so that a bad input costs no key release and is reported in full;
+//! [`Prepared::evaluate`] then runs exact LOO (or the stratified approximation above the
+//! threshold) on the holdout and builds the EvalResult, with shares computed by the Forge's
+//! rules from the exact fixed-point scores that are signed.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use alloy_primitives::{Address, B256};
-use assay_attribution::recipe_trial::{RecipeTrial, group};
-use assay_attribution::stratified::attribute;
+use assay_attribution::engine::{FirstOrder, Journal, JournalUse, Trial};
+use assay_attribution::recipe_trial::{Contribution, RecipeTrial, group};
+use assay_attribution::stratified::{Attribution, attribute};
 use assay_forge::merkle::data_root;
-use assay_forge::result::{BaselineMetric, ComputeEntry, Direction, EvalResult, ScoreEntry, Wad};
+use assay_forge::result::{
+    BaselineMetric, ComputeEntry, Direction, EvalResult, JobCommitment, ScoreEntry, Wad,
+};
 use assay_recipe::data::Example;
+use assay_recipe::pinned::{Pinned, load_pinned};
 use assay_recipe::recipe::Recipe;
 use assay_recipe::threads::Threads;
 
@@ -28,8 +36,6 @@ pub struct Settings {
     pub threads: Threads,
     /// Above this many contributions, the stratified approximation.
     pub threshold: usize,
-    /// Journal folder for resumption.
-    pub journal: Option<PathBuf>,
     /// Basis points for compute providers.
     pub compute_bps: u16,
     /// Compute providers and their units.
@@ -47,6 +53,8 @@ pub struct Binding {
     pub measurement: [u8; 48],
     /// Whether it runs in a TEE.
     pub tee: bool,
+    /// The approved job and its holdout.
+    pub job: JobCommitment,
 }
 
 fn wad(x: f64, what: &str) -> Result<Wad, Error> {
@@ -56,54 +64,165 @@ fn wad(x: f64, what: &str) -> Result<Wad, Error> {
     })
 }
 
-/// Runs the attribution and builds the (unsigned) result.
-pub fn evaluate(
-    settings: &Settings,
-    contributions: &[Example],
-    holdout: Vec<Example>,
-    binding: Binding,
-    progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<EvalResult, Error> {
-    let grouped = group(contributions);
-    let addresses = grouped
-        .iter()
-        .map(|c| {
-            c.contributor
-                .parse::<Address>()
-                .map_err(|_| Error::Contributor {
-                    value: c.contributor.clone(),
-                })
+/// A contribution set as the Forge registers it: contributors (addresses) and their
+/// contributions' content hashes, in order of first appearance, and its `data_root`.
+#[derive(Clone, Debug)]
+pub struct ContributionSet {
+    /// The contributions, grouped by contributor.
+    pub contributions: Vec<Contribution>,
+    /// Their contributors.
+    pub addresses: Vec<Address>,
+    /// Their content hashes.
+    pub content: Vec<B256>,
+    /// The Merkle root of (address, content hash).
+    pub data_root: B256,
+}
+
+impl ContributionSet {
+    /// Groups `examples` by contributor; every contributor must be an address.
+    pub fn new(examples: &[Example]) -> Result<Self, Error> {
+        let contributions = group(examples);
+        let addresses = contributions
+            .iter()
+            .map(|c| {
+                c.contributor
+                    .parse::<Address>()
+                    .map_err(|_| Error::Contributor {
+                        value: c.contributor.clone(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let content: Vec<B256> = contributions
+            .iter()
+            .map(|c| B256::from(c.content_hash()))
+            .collect();
+        let data_root = data_root(addresses.iter().copied().zip(content.iter().copied()))
+            .ok_or(assay_forge::Error::EmptyContributionSet)?;
+        Ok(ContributionSet {
+            contributions,
+            addresses,
+            content,
+            data_root,
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let content: Vec<B256> = grouped
-        .iter()
-        .map(|c| B256::from(c.content_hash()))
-        .collect();
-    let data_root = data_root(addresses.iter().copied().zip(content.iter().copied()))
-        .ok_or(assay_forge::Error::EmptyContributionSet)?;
-    let trial = RecipeTrial {
-        recipe: settings.recipe.clone(),
-        model_dir: settings.model.clone(),
-        contributions: grouped,
-        holdout,
-        threads: settings.threads,
-    };
-    let (sizes, keys) = trial.sizes_and_keys();
-    let lower = trial.lower_is_better();
-    let attributed = attribute(
-        &trial,
-        &sizes,
-        &keys,
-        settings.threshold,
-        lower,
-        settings.workers,
-        settings.journal.as_deref(),
-        progress,
+    }
+}
+
+/// Everything checked before the holdout key is asked for.
+pub struct Prepared {
+    settings: Settings,
+    set: ContributionSet,
+    worker: Pinned,
+}
+
+/// Loads the pinned model (checked against the recipe's hashes), groups the contributions and
+/// tokenizes them with the model's chat template: every failure that needs no holdout happens
+/// here, before any key is released.
+pub fn prepare(settings: Settings, contributions: &[Example]) -> Result<Prepared, Error> {
+    let set = ContributionSet::new(contributions)?;
+    let worker = load_pinned(&settings.recipe, &settings.model, &candle_core::Device::Cpu)?;
+    assay_recipe::train::tokenize(
+        &worker.tokenizer,
+        contributions,
+        settings.recipe.training.seq_len,
     )?;
+    Ok(Prepared {
+        settings,
+        set,
+        worker,
+    })
+}
+
+/// A trial whose first worker was built in advance (by [`prepare`]), so the model is loaded
+/// once for it.
+struct Preloaded {
+    trial: RecipeTrial,
+    first: Mutex<Option<Pinned>>,
+}
+
+impl Trial for Preloaded {
+    type Worker = Pinned;
+
+    fn worker(&self) -> Result<Pinned, assay_attribution::Error> {
+        match self.first.lock().expect("not poisoned").take() {
+            Some(w) => Ok(w),
+            None => self.trial.worker(),
+        }
+    }
+
+    fn metric(&self, w: &mut Pinned, excluded: &[usize]) -> Result<f64, assay_attribution::Error> {
+        self.trial.metric(w, excluded)
+    }
+
+    fn contributions(&self) -> usize {
+        self.trial.contributions()
+    }
+}
+
+impl FirstOrder for Preloaded {
+    fn first_order(&self, w: &mut Pinned) -> Result<Vec<f64>, assay_attribution::Error> {
+        self.trial.first_order(w)
+    }
+}
+
+impl Prepared {
+    /// The contribution set's `data_root`.
+    pub fn data_root(&self) -> B256 {
+        self.set.data_root
+    }
+
+    /// Runs the attribution on `holdout` and builds the (unsigned) result; also says how the
+    /// journal served the trainings.
+    pub fn evaluate(
+        self,
+        holdout: Vec<Example>,
+        binding: Binding,
+        journal: Option<&dyn Journal>,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<(EvalResult, JournalUse), Error> {
+        let Prepared {
+            settings,
+            set,
+            worker,
+        } = self;
+        let trial = Preloaded {
+            trial: RecipeTrial {
+                recipe: settings.recipe.clone(),
+                model_dir: settings.model.clone(),
+                contributions: set.contributions.clone(),
+                holdout,
+                threads: settings.threads,
+            },
+            first: Mutex::new(Some(worker)),
+        };
+        let (sizes, keys) = trial.trial.sizes_and_keys();
+        let lower = trial.trial.lower_is_better();
+        let attributed = attribute(
+            &trial,
+            &sizes,
+            &keys,
+            settings.threshold,
+            lower,
+            settings.workers,
+            journal,
+            progress,
+        )?;
+        let r = result(&settings, &set, &attributed, lower, binding)?;
+        Ok((r, attributed.journal))
+    }
+}
+
+/// The EvalResult of an attribution.
+fn result(
+    settings: &Settings,
+    set: &ContributionSet,
+    attributed: &Attribution,
+    lower: bool,
+    binding: Binding,
+) -> Result<EvalResult, Error> {
     let scores = attributed
         .scores
         .iter()
-        .zip(&addresses)
+        .zip(&set.addresses)
         .map(|(s, a)| wad(*s, &format!("score of {a}")))
         .collect::<Result<Vec<_>, _>>()?;
     let recipe_hash: B256 = settings
@@ -115,7 +234,7 @@ pub fn evaluate(
         forge_id: binding.forge_id,
         code_hash: assay_forge::binding::code_hash(&binding.measurement, recipe_hash),
         recipe_hash,
-        data_root,
+        data_root: set.data_root,
         nonce: binding.nonce,
         tee: binding.tee,
         method: attributed.method(),
@@ -129,9 +248,10 @@ pub fn evaluate(
             },
             value: wad(attributed.baseline, "the baseline perplexity")?,
         },
-        scores: addresses
+        scores: set
+            .addresses
             .iter()
-            .zip(&content)
+            .zip(&set.content)
             .zip(&scores)
             .map(|((a, c), s)| ScoreEntry {
                 contributor: *a,
@@ -151,6 +271,7 @@ pub fn evaluate(
             })
             .collect(),
         unallocated_bps: 0,
+        job: Some(binding.job),
     };
     result.assign_shares()?;
     Ok(result)

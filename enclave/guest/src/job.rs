@@ -1,58 +1,245 @@
-//! The enclave's flow, start to bundle:
-//! 1. keys: a fresh secp256k1 signer and X25519 release key (or, without a TEE, the coordinator
-//!    key and no release key);
-//! 2. key release: challenge → report binding nonce, X25519 key and address → sealed data key;
-//! 3. decrypt the holdout and run the attribution with the pinned recipe;
-//! 4. sign the EvalResult (EIP-712) and get a report binding signer, digest and X25519 key;
-//! 5. the bundle.
+//! The enclave's flow, from an approved job to its bundle:
+//! 1. [`read_inputs`]: every input the host supplies, read once from a regular file and checked
+//!    against the JobSpec's hashes (recipe, model weights, contributions, encrypted holdout);
+//! 2. [`run`]: the pinned model loaded and the contributions checked ([`crate::evaluate::prepare`]),
+//!    still before any key is asked for;
+//! 3. keys: a fresh secp256k1 signer and X25519 release key (without a TEE, the coordinator key);
+//! 4. key release: challenge → a report binding nonce, X25519 key, address and job hash (and
+//!    launched with the job hash as HOST_DATA) → the data key, sealed by the key service the
+//!    JobSpec pins (an answer from any other does not open);
+//! 5. decrypt the holdout and run the attribution, journaled under a key derived from the data
+//!    key; from here on an error is reported by its kind only (its text could quote the
+//!    holdout);
+//! 6. sign the EvalResult, which commits to the job and its holdout (EIP-712), and get a report
+//!    binding signer, digest and X25519 key: the bundle, which carries the JobSpec.
 
-use alloy_primitives::{B256, Bytes};
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::{B256, Bytes, FixedBytes};
 use assay_attestation::abi::{AttestationReport, extract_report};
+use assay_attribution::engine::JournalUse;
 use assay_forge::binding::{key_release_report_data, result_report_data};
 use assay_forge::eip712::{Domain, signing_hash};
-use assay_forge::job::{EvidenceSpec, Input, JobSpec};
-use assay_forge::result::EvalResult;
+use assay_forge::job::{
+    AttributionRules, ContributionsPin, EvidenceSpec, ForgeRef, HoldoutCommitment, JOB_FORMAT,
+    JobSpec, KeyReleaseSpec, ModelPin, RecipePin, check_sha256, sha256,
+};
+use assay_forge::result::{EvalResult, JobCommitment};
 use assay_forge::{BUNDLE_FORMAT, Bundle, EvidenceKind};
 use assay_keys::DataKey;
 use assay_keys::http::Client;
 use assay_keys::protocol::KeyRequest;
 use assay_keys::wrap::ReleaseKey;
+use assay_recipe::data::Example;
+use assay_recipe::recipe::Recipe;
 use assay_recipe::threads::Threads;
 
 use crate::Error;
-use crate::evaluate::{Binding, Settings, evaluate, parse_contributions, parse_holdout};
+use crate::evaluate::{
+    Binding, ContributionSet, Settings, parse_contributions, parse_holdout, prepare,
+};
 use crate::evidence::channel::SpChannel;
 use crate::evidence::none::NoTee;
 use crate::evidence::snp::{CONFIGFS_TSM, ConfigfsTsm};
 use crate::evidence::{Evidence, EvidenceProvider};
 use crate::identity::Signer;
+use crate::journal::SealedJournal;
 
-/// One evaluation for one Forge.
+/// Where a job's inputs are on this host.
 #[derive(Clone, Debug)]
-pub struct Job {
-    /// The Forge.
-    pub forge_id: B256,
-    /// The Forge's nonce.
-    pub nonce: B256,
-    /// The EIP-712 domain (chain id, Forge contract).
-    pub domain: Domain,
-    /// Recipe, model, workers, compute providers.
-    pub settings: Settings,
+pub struct Files {
+    /// The recipe (TOML).
+    pub recipe: PathBuf,
+    /// The model folder.
+    pub model: PathBuf,
+    /// The contributions (JSON Lines).
+    pub contributions: PathBuf,
+    /// The encrypted holdout.
+    pub holdout: PathBuf,
+}
+
+/// How this host runs a job; none of it changes a result.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    /// Trainings in parallel.
+    pub workers: usize,
+    /// Threads for each training.
+    pub threads: Threads,
+    /// The journal folder, if the run may resume.
+    pub journal: Option<PathBuf>,
+}
+
+/// A job's inputs, read once and checked against its JobSpec.
+#[derive(Clone, Debug)]
+pub struct Inputs {
+    /// The pinned recipe.
+    pub recipe: Recipe,
+    /// The model folder (its files are checked against the recipe when loaded).
+    pub model: PathBuf,
     /// The contributions.
-    pub contributions: Vec<assay_recipe::data::Example>,
+    pub contributions: Vec<Example>,
     /// The encrypted holdout file's bytes.
     pub encrypted_holdout: Vec<u8>,
+}
+
+/// Reads `path` once, from a regular file only.
+fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    Ok(assay_recipe::files::read_pinned(path)?)
+}
+
+/// `bytes` as UTF-8 text, or an error naming `path` and `what`.
+fn text(bytes: Vec<u8>, path: &Path, what: &str) -> Result<String, Error> {
+    String::from_utf8(bytes).map_err(|e| {
+        Error::Usage(format!(
+            "{}: {what} is not UTF-8 text (at byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+fn differs(origin: &Path, reason: String) -> Error {
+    Error::Forge(assay_forge::Error::JobSpec {
+        origin: origin.display().to_string(),
+        reason,
+    })
+}
+
+/// Refuses `found` (what `what` is, read from `origin`) unless it is `pinned`, the job's.
+fn agrees<T: PartialEq + std::fmt::Display>(
+    origin: &Path,
+    what: &str,
+    found: T,
+    pinned: T,
+) -> Result<(), Error> {
+    if found == pinned {
+        return Ok(());
+    }
+    Err(differs(
+        origin,
+        format!("{what} {found}, but the job pins {pinned}"),
+    ))
+}
+
+fn recipe_hash(recipe: &Recipe) -> B256 {
+    recipe
+        .hash()
+        .parse()
+        .expect("a recipe hash is 64 hex digits")
+}
+
+fn weights_hash(recipe: &Recipe, origin: &Path) -> Result<B256, Error> {
+    recipe.model.weights_sha256.parse().map_err(|_| {
+        differs(
+            origin,
+            "model.weights_sha256 is not 64 hex digits".to_owned(),
+        )
+    })
+}
+
+/// Reads every input of `job` from `files`: each once, from a regular file, and each checked
+/// against the hash the job pins for it, before any of it is used.
+pub fn read_inputs(job: &JobSpec, files: &Files) -> Result<Inputs, Error> {
+    let recipe_text = text(read(&files.recipe)?, &files.recipe, "the recipe")?;
+    let recipe = Recipe::from_toml(&recipe_text, &files.recipe.display().to_string())?;
+    agrees(
+        &files.recipe,
+        "the recipe's canonical hash is",
+        recipe_hash(&recipe),
+        job.recipe.hash,
+    )?;
+    agrees(
+        &files.recipe,
+        "the recipe pins model weights",
+        weights_hash(&recipe, &files.recipe)?,
+        job.model.weights_sha256,
+    )?;
+    let bytes = read(&files.contributions)?;
+    let origin = files.contributions.display().to_string();
+    check_sha256(
+        job.contributions.sha256,
+        &bytes,
+        "the contributions",
+        &origin,
+    )?;
+    let contributions = parse_contributions(
+        &text(bytes, &files.contributions, "the contributions")?,
+        &origin,
+    )?;
+    let encrypted_holdout = read(&files.holdout)?;
+    let origin = files.holdout.display().to_string();
+    check_sha256(
+        job.holdout.sha256,
+        &encrypted_holdout,
+        "the encrypted holdout",
+        &origin,
+    )?;
+    agrees(
+        &files.holdout,
+        "the holdout is encrypted under key id",
+        FixedBytes(assay_keys::holdout::key_id(&encrypted_holdout)?),
+        job.holdout.key_id,
+    )?;
+    Ok(Inputs {
+        recipe,
+        model: files.model.clone(),
+        contributions,
+        encrypted_holdout,
+    })
+}
+
+/// The JobSpec of the inputs in `files` for `forge`: every hash computed from the files as
+/// [`read_inputs`] will check them. This is what a Forge approves (`assay job new`).
+pub fn describe(
+    forge: ForgeRef,
+    files: &Files,
+    key_release: Option<KeyReleaseSpec>,
+    attribution: AttributionRules,
+) -> Result<JobSpec, Error> {
+    let recipe_text = text(read(&files.recipe)?, &files.recipe, "the recipe")?;
+    let recipe = Recipe::from_toml(&recipe_text, &files.recipe.display().to_string())?;
+    let contributions_bytes = read(&files.contributions)?;
+    let contributions = parse_contributions(
+        &text(
+            contributions_bytes.clone(),
+            &files.contributions,
+            "the contributions",
+        )?,
+        &files.contributions.display().to_string(),
+    )?;
+    let holdout = read(&files.holdout)?;
+    let job = JobSpec {
+        format: JOB_FORMAT.into(),
+        forge,
+        recipe: RecipePin {
+            hash: recipe_hash(&recipe),
+        },
+        model: ModelPin {
+            weights_sha256: weights_hash(&recipe, &files.recipe)?,
+        },
+        contributions: ContributionsPin {
+            sha256: sha256(&contributions_bytes),
+            data_root: ContributionSet::new(&contributions)?.data_root,
+        },
+        holdout: HoldoutCommitment {
+            key_id: FixedBytes(assay_keys::holdout::key_id(&holdout)?),
+            sha256: sha256(&holdout),
+        },
+        key_release,
+        attribution,
+    };
+    job.check("the job described")?;
+    Ok(job)
 }
 
 /// Where the holdout key comes from.
 #[derive(Debug)]
 pub enum HoldoutKey {
-    /// Released by a key service at this URL, for this resource, after attestation.
+    /// Released by the key service at this URL after attestation (the JobSpec pins its key
+    /// and the resource).
     Release {
         /// The key service.
         url: String,
-        /// The resource name.
-        resource: String,
     },
     /// Given directly, with the coordinator key: only without a TEE.
     Local {
@@ -72,37 +259,121 @@ fn evidence_or_error(provider: &dyn EvidenceProvider, data: [u8; 64]) -> Result<
     })
 }
 
-/// Runs `job`, reporting progress as `(finished, total)` trainings, and returns the bundle.
+/// What an error after the holdout was decrypted may say: its kind, and the text only of a
+/// journal file error (a host path and the system's reason, nothing of the holdout).
+fn withhold(e: Error) -> Error {
+    match e {
+        Error::Attribution(assay_attribution::Error::Io { .. }) => e,
+        other => Error::Withheld { kind: other.kind() },
+    }
+}
+
+/// The key service's answer for `job`, opened: the data key, the enclave's signer and X25519
+/// key, and its launch measurement.
+fn release(
+    job: &JobSpec,
+    url: &str,
+    provider: &dyn EvidenceProvider,
+) -> Result<(Signer, ReleaseKey, DataKey, [u8; 48]), Error> {
+    let spec = job.key_release.as_ref().ok_or_else(|| {
+        Error::Usage(format!(
+            "with a TEE ({}), the holdout key is released by a key service after attestation, but the job names none (key_release)",
+            provider.kind().name()
+        ))
+    })?;
+    let hash = job.hash();
+    let signer = Signer::generate();
+    let release_key = ReleaseKey::generate();
+    let client = Client::new(url);
+    let challenge = client.challenge()?;
+    let data = key_release_report_data(
+        &challenge.nonce,
+        &release_key.public(),
+        signer.address(),
+        hash,
+    );
+    let evidence = evidence_or_error(provider, data)?;
+    let report = extract_report(&evidence.report)
+        .and_then(|(b, _)| AttestationReport::from_bytes(b))
+        .map_err(Error::Attestation)?;
+    if report.host_data != hash.0 {
+        return Err(Error::Usage(format!(
+            "HOST_DATA is {}, not this job's hash {hash}: the guest was launched for another job",
+            B256::from(report.host_data)
+        )));
+    }
+    let response = client.request_key(&KeyRequest {
+        job: job.clone(),
+        resource: spec.resource.clone(),
+        nonce: challenge.nonce,
+        enclave: signer.address(),
+        x25519: release_key.public(),
+        report: evidence.report,
+        certificates: evidence.certificates.iter().map(hex::encode).collect(),
+    })?;
+    let data_key = release_key.unwrap_key(
+        &response.wrapped,
+        &spec.service_key.0,
+        &challenge.nonce,
+        hash,
+        &spec.resource,
+    )?;
+    Ok((signer, release_key, data_key, report.measurement))
+}
+
+/// A finished job.
+#[derive(Debug)]
+pub struct Finished {
+    /// Its bundle.
+    pub bundle: Bundle,
+    /// How the journal served the trainings: resumed from it, or refused and computed again.
+    pub journal: JournalUse,
+}
+
+/// Runs `job` on `inputs` (from [`read_inputs`]), reporting progress as `(finished, total)`
+/// trainings, and returns the bundle.
 pub fn run(
-    job: &Job,
+    job: &JobSpec,
+    inputs: Inputs,
+    launch: &Launch,
     provider: &dyn EvidenceProvider,
     key: HoldoutKey,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<Bundle, Error> {
+) -> Result<Finished, Error> {
     let tee = provider.kind() != EvidenceKind::None;
+    if !tee && job.key_release.is_some() {
+        return Err(Error::Usage(
+            "this job's holdout key is released by a key service after attestation (key_release), and evidence none has no TEE to attest".into(),
+        ));
+    }
+    let rules = &job.attribution;
+    let prepared = prepare(
+        Settings {
+            recipe: inputs.recipe,
+            model: inputs.model,
+            workers: launch.workers,
+            threads: launch.threads,
+            threshold: rules.threshold as usize,
+            compute_bps: rules.compute_bps,
+            providers: rules
+                .providers
+                .iter()
+                .map(|p| (p.address, p.units))
+                .collect(),
+        },
+        &inputs.contributions,
+    )?;
+    if prepared.data_root() != job.contributions.data_root {
+        return Err(Error::Usage(format!(
+            "the contributions' data_root is {}, but the job pins {}",
+            prepared.data_root(),
+            job.contributions.data_root
+        )));
+    }
     let (signer, release_key, data_key, measurement) = match (key, tee) {
-        (HoldoutKey::Release { url, resource }, true) => {
-            let signer = Signer::generate();
-            let release_key = ReleaseKey::generate();
-            let client = Client::new(&url);
-            let challenge = client.challenge()?;
-            let data =
-                key_release_report_data(&challenge.nonce, &release_key.public(), signer.address());
-            let evidence = evidence_or_error(provider, data)?;
-            let report = extract_report(&evidence.report)
-                .and_then(|(b, _)| AttestationReport::from_bytes(b))
-                .map_err(Error::Attestation)?;
-            let response = client.request_key(&KeyRequest {
-                resource: resource.clone(),
-                nonce: challenge.nonce,
-                enclave: signer.address(),
-                x25519: release_key.public(),
-                report: evidence.report,
-                certificates: evidence.certificates.iter().map(hex::encode).collect(),
-            })?;
-            let data_key =
-                release_key.unwrap_key(&response.wrapped, &challenge.nonce, &resource)?;
-            (signer, Some(release_key), data_key, report.measurement)
+        (HoldoutKey::Release { url }, true) => {
+            let (signer, release_key, data_key, measurement) = release(job, &url, provider)?;
+            (signer, Some(release_key), data_key, measurement)
         }
         (HoldoutKey::Local { key, coordinator }, false) => (coordinator, None, key, [0u8; 48]),
         (HoldoutKey::Release { .. }, false) => {
@@ -117,33 +388,55 @@ pub fn run(
             )));
         }
     };
-    let plaintext = assay_keys::holdout::decrypt(&job.encrypted_holdout, &data_key)?;
+    let hash = job.hash();
+    let journal = launch
+        .journal
+        .as_deref()
+        .map(|dir| SealedJournal::open(dir, &data_key, hash))
+        .transpose()?;
+    let plaintext = assay_keys::holdout::decrypt(&inputs.encrypted_holdout, &data_key)?;
     drop(data_key);
-    let text = std::str::from_utf8(&plaintext)
-        .map_err(|e| Error::Holdout(format!("not UTF-8 at byte {}", e.valid_up_to())))?;
-    let holdout = parse_holdout(text)?;
+    // The holdout is in memory: from here on, errors say their kind only.
+    let (result, journal_use) = (|| {
+        let text = std::str::from_utf8(&plaintext)
+            .map_err(|e| Error::Holdout(format!("not UTF-8 at byte {}", e.valid_up_to())))?;
+        let holdout = parse_holdout(text)?;
+        prepared.evaluate(
+            holdout,
+            Binding {
+                forge_id: job.forge.id,
+                nonce: job.forge.nonce,
+                measurement,
+                tee,
+                job: JobCommitment {
+                    job_hash: hash,
+                    holdout_key_id: job.holdout.key_id,
+                    holdout_sha256: job.holdout.sha256,
+                },
+            },
+            journal
+                .as_ref()
+                .map(|j| j as &dyn assay_attribution::engine::Journal),
+            progress,
+        )
+    })()
+    .map_err(withhold)?;
     drop(plaintext);
-    let result = evaluate(
-        &job.settings,
-        &job.contributions,
-        holdout,
-        Binding {
-            forge_id: job.forge_id,
-            nonce: job.nonce,
-            measurement,
-            tee,
-        },
-        progress,
-    )?;
     let x25519 = release_key
         .as_ref()
         .map(ReleaseKey::public)
         .unwrap_or([0; 32]);
-    seal(result, &job.domain, provider, &signer, x25519)
+    let domain = Domain::assay(job.forge.chain_id, job.forge.contract);
+    let mut bundle = seal(result, &domain, provider, &signer, x25519)?;
+    bundle.job = Some(job.clone());
+    Ok(Finished {
+        bundle,
+        journal: journal_use,
+    })
 }
 
 /// Signs `result` in `domain` with `signer` and, with a TEE, gets a report binding the signer,
-/// the digest and the X25519 key: the bundle.
+/// the digest and the X25519 key: the bundle (without its JobSpec, which [`run`] adds).
 pub fn seal(
     result: EvalResult,
     domain: &Domain,
@@ -183,25 +476,28 @@ pub fn seal(
         enclave_x25519: B256::from(x25519),
         report,
         certificates,
+        job: None,
     })
 }
 
-/// The evidence provider and holdout-key source a JobSpec names.
-pub fn provider_and_key(spec: &JobSpec) -> Result<(Box<dyn EvidenceProvider>, HoldoutKey), Error> {
+/// The evidence provider and holdout-key source `evidence` names, with the key service at
+/// `key_service` for a TEE.
+pub fn provider_and_key(
+    evidence: &EvidenceSpec,
+    key_service: Option<&str>,
+) -> Result<(Box<dyn EvidenceProvider>, HoldoutKey), Error> {
     let release = || {
-        spec.key_release
-            .as_ref()
-            .map(|k| HoldoutKey::Release {
-                url: k.url.clone(),
-                resource: k.resource.clone(),
+        key_service
+            .map(|url| HoldoutKey::Release {
+                url: url.to_owned(),
             })
             .ok_or_else(|| {
                 Error::Usage(
-                    "with a TEE the holdout key is released by a key service after attestation: name one (key_release.url, --key-service)".into(),
+                    "with a TEE the holdout key is released by a key service after attestation: say where it answers (run.key_service, --key-service)".into(),
                 )
             })
     };
-    Ok(match &spec.evidence {
+    Ok(match evidence {
         EvidenceSpec::Snp { configfs, certs } => (
             Box::new(ConfigfsTsm {
                 root: configfs.clone().unwrap_or_else(|| CONFIGFS_TSM.into()),
@@ -226,7 +522,7 @@ pub fn provider_and_key(spec: &JobSpec) -> Result<(Box<dyn EvidenceProvider>, Ho
             holdout_key,
             coordinator_key,
         } => {
-            if spec.key_release.is_some() {
+            if key_service.is_some() {
                 return Err(Error::Usage(
                     "evidence none has no TEE: a key service would (rightly) refuse it; give the holdout key and the coordinator key instead".into(),
                 ));
@@ -242,67 +538,11 @@ pub fn provider_and_key(spec: &JobSpec) -> Result<(Box<dyn EvidenceProvider>, Ho
     })
 }
 
-/// Reads a JobSpec input once, from a regular file only, and checks the bytes against the hash
-/// the JobSpec pins for it: what is checked is what is used.
-fn read_input(input: &Input, what: &str) -> Result<Vec<u8>, Error> {
-    let bytes = assay_recipe::files::read_pinned(&input.path)?;
-    JobSpec::check_input(input, &bytes, what)?;
-    Ok(bytes)
-}
-
-/// [`read_input`], as UTF-8 text.
-fn read_text(input: &Input, what: &str) -> Result<String, Error> {
-    String::from_utf8(read_input(input, what)?).map_err(|e| {
-        Error::Usage(format!(
-            "{}: {what} is not UTF-8 text (at byte {})",
-            input.path.display(),
-            e.utf8_error().valid_up_to()
-        ))
-    })
-}
-
-/// Reads everything `spec` names (each pinned input checked against its hash) into a [`Job`].
-pub fn job_from_spec(spec: &JobSpec) -> Result<Job, Error> {
-    let recipe_text = read_text(&spec.recipe, "the recipe")?;
-    let contributions_text = read_text(&spec.contributions, "the contributions")?;
-    let a = &spec.attribution;
-    Ok(Job {
-        forge_id: spec.forge.id,
-        nonce: spec.forge.nonce,
-        domain: Domain::assay(spec.forge.chain_id, spec.forge.contract),
-        settings: Settings {
-            recipe: assay_recipe::recipe::Recipe::from_toml(
-                &recipe_text,
-                &spec.recipe.path.display().to_string(),
-            )?,
-            model: spec.model.path.clone(),
-            workers: a.workers,
-            threads: match a.threads {
-                Some(n) => Threads::new(n).expect("the JobSpec checks threads ≥ 1"),
-                None => Threads::per_worker(a.workers),
-            },
-            threshold: a.threshold,
-            journal: a.journal.clone(),
-            compute_bps: a.compute_bps,
-            providers: a.providers.iter().map(|p| (p.address, p.units)).collect(),
-        },
-        contributions: parse_contributions(
-            &contributions_text,
-            &spec.contributions.path.display().to_string(),
-        )?,
-        encrypted_holdout: read_input(&spec.holdout, "the encrypted holdout")?,
-    })
-}
-
-/// Runs the job `spec` describes and writes its bundle where the JobSpec says (JSON, and CBOR if
-/// asked), each file whole or not at all.
-pub fn execute(spec: &JobSpec, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Bundle, Error> {
-    let (provider, key) = provider_and_key(spec)?;
-    let job = job_from_spec(spec)?;
-    let bundle = run(&job, provider.as_ref(), key, progress)?;
-    assay_keys::write_atomic(&spec.output.bundle, bundle.to_json().as_bytes(), false)?;
-    if let Some(path) = &spec.output.cbor {
+/// Writes `bundle` to `json` and, if given, `cbor`, each file whole or not at all.
+pub fn write_bundle(bundle: &Bundle, json: &Path, cbor: Option<&Path>) -> Result<(), Error> {
+    assay_keys::write_atomic(json, bundle.to_json().as_bytes(), false)?;
+    if let Some(path) = cbor {
         assay_keys::write_atomic(path, &bundle.to_cbor(), false)?;
     }
-    Ok(bundle)
+    Ok(())
 }

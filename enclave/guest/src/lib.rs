@@ -4,8 +4,9 @@
 //!
 //! - [`identity`]: the secp256k1 signer (the enclave's Ethereum address);
 //! - [`evidence`]: the `snp`, `simulated` and `none` evidence providers;
-//! - [`evaluate`]: attribution → EvalResult;
-//! - [`job`]: the whole flow.
+//! - [`evaluate`]: attribution → EvalResult, its checks before key release;
+//! - [`journal`]: the sealed journal of finished runs;
+//! - [`job`]: the whole flow, from an approved JobSpec and the host's inputs to the bundle.
 
 #![forbid(unsafe_code)]
 
@@ -14,5 +15,6 @@ pub mod evaluate;
 pub mod evidence;
 pub mod identity;
 pub mod job;
+pub mod journal;
 
 pub use error::Error;

@@ -1,17 +1,24 @@
-//! `assay-enclave`: runs one Forge evaluation inside the guest and writes the attestation bundle.
+//! `assay-enclave`: runs one approved Forge job inside the guest and writes the attestation
+//! bundle.
 //!
-//! The job is a JobSpec file (`--job`, see `docs/jobspec.md`); the older flags remain, as
-//! overrides of the file's fields or, without `--job`, as the whole job.
+//! The job is a job file (`--job`, see `docs/jobspec.md`): the JobSpec the Forge approved, and
+//! under `[run]` where this host keeps the inputs and how it runs them. Flags that say where
+//! and how (`--recipe`, `--evidence`, `--out`, `--workers`, …) override `[run]`; flags that
+//! decide a result (`--forge-id`, `--nonce`, `--compute-bps`, `--provider`, …) must agree with
+//! the JobSpec, which fixes them. Without `--job`, the flags describe the job, whose hashes are
+//! computed from the files; a key service releases its key only if the Forge approved it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use alloy_primitives::{Address, B256};
-use assay_enclave::job::execute;
+use assay_enclave::job::{
+    Files, Launch, describe, provider_and_key, read_inputs, run, write_bundle,
+};
 use assay_forge::EvidenceKind;
 use assay_forge::job::{
-    AttributionSpec, EvidenceSpec, ForgeRef, Input, JOB_FORMAT, JobSpec, KeyRelease, ModelRef,
-    OutputSpec, ProviderSpec,
+    AttributionRules, EvidenceSpec, ForgeRef, JobFile, JobSpec, KeyReleaseSpec, ProviderSpec,
+    RunSpec,
 };
 use assay_recipe::threads::Threads;
 use clap::{Parser, ValueEnum};
@@ -30,11 +37,12 @@ enum Evidence {
     None,
 }
 
-/// Runs one Forge evaluation inside the enclave and writes the attestation bundle.
+/// Runs one approved Forge job inside the enclave and writes the attestation bundle.
 #[derive(Parser, Debug)]
 #[command(name = "assay-enclave", version)]
 struct Args {
-    /// The job (a JobSpec, TOML or JSON). Flags given as well override its fields.
+    /// The job file: the JobSpec the Forge approved and, under [run], this host's settings
+    /// (TOML or JSON).
     #[arg(long)]
     job: Option<PathBuf>,
     /// Print the job's hash (what a host puts in HOST_DATA at launch) and exit.
@@ -43,16 +51,16 @@ struct Args {
     /// Evidence provider.
     #[arg(long, value_enum)]
     evidence: Option<Evidence>,
-    /// The Forge id (32 bytes hex).
+    /// The Forge id (32 bytes hex); with --job, must be the job's.
     #[arg(long)]
     forge_id: Option<B256>,
-    /// The Forge's nonce for this evaluation (32 bytes hex).
+    /// The Forge's nonce for this evaluation (32 bytes hex); with --job, must be the job's.
     #[arg(long)]
     nonce: Option<B256>,
-    /// EIP-712 domain: the chain id.
+    /// EIP-712 domain: the chain id; with --job, must be the job's.
     #[arg(long)]
     chain_id: Option<u64>,
-    /// EIP-712 domain: the Forge contract.
+    /// EIP-712 domain: the Forge contract; with --job, must be the job's.
     #[arg(long)]
     forge_contract: Option<Address>,
     /// The pinned recipe (TOML).
@@ -70,7 +78,12 @@ struct Args {
     /// Key service URL (snp, simulated).
     #[arg(long)]
     key_service: Option<String>,
-    /// Resource name of the holdout key at the key service [default: holdout].
+    /// The key service's public key (`assay keys new-service-key`), which authenticates its
+    /// answer; with --job, must be the job's.
+    #[arg(long)]
+    key_service_key: Option<B256>,
+    /// Resource name of the holdout key at the key service [default: holdout]; with --job,
+    /// must be the job's.
     #[arg(long)]
     resource: Option<String>,
     /// The holdout's data key file (none only).
@@ -104,16 +117,17 @@ struct Args {
     /// evenly between the workers. Results do not depend on it.
     #[arg(long)]
     threads: Option<Threads>,
-    /// Above this many contributions, the stratified approximation [default: 200].
+    /// Above this many contributions, the stratified approximation [default: 200]; with --job,
+    /// must be the job's.
     #[arg(long)]
-    threshold: Option<usize>,
-    /// Journal folder for resumption.
+    threshold: Option<u32>,
+    /// Journal folder for resumption (its entries are sealed).
     #[arg(long)]
     journal: Option<PathBuf>,
-    /// Basis points for compute providers [default: 0].
+    /// Basis points for compute providers [default: 0]; with --job, must be the job's.
     #[arg(long)]
     compute_bps: Option<u16>,
-    /// A compute provider, `ADDRESS:UNITS`; repeatable (replaces the JobSpec's list).
+    /// A compute provider, `ADDRESS:UNITS`; repeatable; with --job, must be the job's list.
     #[arg(long, value_parser = parse_provider)]
     provider: Vec<ProviderSpec>,
     /// Where to write the bundle (JSON).
@@ -134,22 +148,20 @@ fn parse_provider(s: &str) -> Result<ProviderSpec, String> {
     })
 }
 
-fn required<T>(value: Option<T>, flag: &str) -> Result<T, String> {
-    value.ok_or_else(|| format!("{flag} is required (or give a JobSpec with --job)"))
+fn required<T>(value: Option<T>, flag: &str, key: &str) -> Result<T, String> {
+    value.ok_or_else(|| format!("{flag} is required (or {key} in the job file)"))
 }
 
-/// The evidence section: the JobSpec's, with the flags over it.
-fn evidence(a: &Args, from_file: Option<EvidenceSpec>) -> Result<EvidenceSpec, String> {
+/// The evidence section: `[run]`'s, with the flags over it.
+fn evidence(a: &Args, from_file: Option<EvidenceSpec>) -> Result<Option<EvidenceSpec>, String> {
     let kind = match (a.evidence, &from_file) {
         (Some(k), _) => k,
         (None, Some(EvidenceSpec::Snp { .. })) => Evidence::Snp,
         (None, Some(EvidenceSpec::Simulated { .. })) => Evidence::Simulated,
         (None, Some(EvidenceSpec::None { .. })) => Evidence::None,
-        (None, None) => {
-            return Err("--evidence is required (or give a JobSpec with --job)".into());
-        }
+        (None, None) => return Ok(None),
     };
-    Ok(match (kind, from_file) {
+    Ok(Some(match (kind, from_file) {
         (Evidence::Snp, file) => {
             let (configfs, certs) = match file {
                 Some(EvidenceSpec::Snp { configfs, certs }) => (configfs, certs),
@@ -197,162 +209,217 @@ fn evidence(a: &Args, from_file: Option<EvidenceSpec>) -> Result<EvidenceSpec, S
                 }
             }
         }
-    })
+    }))
 }
 
-/// A path given on the command line, relative to the working directory: made absolute, so
-/// that resolving the JobSpec's paths against its folder leaves it alone.
+/// A path given on the command line, relative to the working directory: made absolute.
 fn from_cwd(p: &std::path::Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
 }
 
-/// The JobSpec: `--job`'s as written, with every flag given over it, or the flags alone.
-fn job_spec(a: &Args) -> Result<JobSpec, String> {
-    let file = a
-        .job
-        .as_deref()
-        .map(JobSpec::load)
-        .transpose()
-        .map_err(|e| e.to_string())?;
-    let (forge, recipe, model, contributions, holdout, key_release, ev, attribution, output) =
-        match file {
-            Some(f) => (
-                Some(f.forge),
-                Some(f.recipe),
-                Some(f.model),
-                Some(f.contributions),
-                Some(f.holdout),
-                f.key_release,
-                Some(f.evidence),
-                f.attribution,
-                Some(f.output),
-            ),
-            None => (
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                AttributionSpec::default(),
-                None,
-            ),
-        };
-    let evidence = evidence(a, ev)?;
-    let tee = !matches!(evidence, EvidenceSpec::None { .. });
-    let needs_key_service = || {
-        format!(
-            "--evidence {} needs --key-service (the holdout key is released after attestation) and neither --holdout-key nor --coordinator-key",
-            if matches!(evidence, EvidenceSpec::Snp { .. }) {
-                "snp"
-            } else {
-                "simulated"
-            }
-        )
-    };
+/// `[run]` with the flags over it.
+fn run_spec(a: &Args, file: RunSpec) -> Result<RunSpec, String> {
+    let path =
+        |flag: &Option<PathBuf>, file: Option<PathBuf>| flag.as_deref().map(from_cwd).or(file);
+    let evidence = evidence(a, file.evidence)?;
+    let tee = evidence
+        .as_ref()
+        .is_some_and(|e| !matches!(e, EvidenceSpec::None { .. }));
     if tee && (a.holdout_key.is_some() || a.coordinator_key.is_some()) {
-        return Err(needs_key_service());
+        return Err("with a TEE (snp, simulated) the holdout key is released by a key service after attestation: no --holdout-key or --coordinator-key".into());
     }
+    Ok(RunSpec {
+        recipe: path(&a.recipe, file.recipe),
+        model: path(&a.model, file.model),
+        contributions: path(&a.contributions, file.contributions),
+        holdout: path(&a.holdout, file.holdout),
+        key_service: a.key_service.clone().or(file.key_service),
+        evidence,
+        workers: a.workers.or(file.workers),
+        threads: a.threads.map(Threads::get).or(file.threads),
+        journal: path(&a.journal, file.journal),
+        bundle: path(&a.out, file.bundle),
+        cbor: path(&a.cbor, file.cbor),
+    })
+}
+
+/// Where the inputs are.
+fn files(run: &RunSpec) -> Result<Files, String> {
+    Ok(Files {
+        recipe: required(run.recipe.clone(), "--recipe", "[run] recipe")?,
+        model: required(run.model.clone(), "--model", "[run] model")?,
+        contributions: required(
+            run.contributions.clone(),
+            "--contributions",
+            "[run] contributions",
+        )?,
+        holdout: required(run.holdout.clone(), "--holdout", "[run] holdout")?,
+    })
+}
+
+/// Refuses a flag that decides a result and differs from the job's value.
+fn agrees<T: PartialEq + std::fmt::Debug>(
+    flag: &str,
+    given: Option<T>,
+    field: &str,
+    job: T,
+) -> Result<(), String> {
+    match given {
+        Some(g) if g != job => Err(format!(
+            "{flag} {g:?} differs from the job's {field} {job:?}: the approved job fixes what decides a result, and the command line cannot change it"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Every flag that decides a result agrees with `job`.
+fn check_flags(a: &Args, job: &JobSpec) -> Result<(), String> {
+    let f = &job.forge;
+    agrees("--forge-id", a.forge_id, "forge.id", f.id)?;
+    agrees("--nonce", a.nonce, "forge.nonce", f.nonce)?;
+    agrees("--chain-id", a.chain_id, "forge.chain_id", f.chain_id)?;
+    agrees(
+        "--forge-contract",
+        a.forge_contract,
+        "forge.contract",
+        f.contract,
+    )?;
+    let r = &job.attribution;
+    agrees(
+        "--threshold",
+        a.threshold,
+        "attribution.threshold",
+        r.threshold,
+    )?;
+    agrees(
+        "--compute-bps",
+        a.compute_bps,
+        "attribution.compute_bps",
+        r.compute_bps,
+    )?;
+    agrees(
+        "--provider",
+        (!a.provider.is_empty()).then(|| a.provider.clone()),
+        "attribution.providers",
+        r.providers.clone(),
+    )?;
+    let release = job.key_release.as_ref();
+    agrees(
+        "--key-service-key",
+        a.key_service_key,
+        "key_release.service_key",
+        release.map_or(B256::ZERO, |k| k.service_key),
+    )?;
+    agrees(
+        "--resource",
+        a.resource.as_deref(),
+        "key_release.resource",
+        release.map_or("", |k| k.resource.as_str()),
+    )
+}
+
+/// The job the flags describe (no --job): its hashes computed from the files.
+fn job_from_flags(a: &Args, run: &RunSpec) -> Result<JobSpec, String> {
+    let no_file = |flag: &str| format!("{flag} is required (or give the job file with --job)");
+    let forge = ForgeRef {
+        id: a.forge_id.ok_or_else(|| no_file("--forge-id"))?,
+        chain_id: a.chain_id.ok_or_else(|| no_file("--chain-id"))?,
+        contract: a
+            .forge_contract
+            .ok_or_else(|| no_file("--forge-contract"))?,
+        nonce: a.nonce.ok_or_else(|| no_file("--nonce"))?,
+    };
+    let tee = run
+        .evidence
+        .as_ref()
+        .is_some_and(|e| !matches!(e, EvidenceSpec::None { .. }));
     let key_release = if tee {
-        let url = a
-            .key_service
-            .clone()
-            .or(key_release.as_ref().map(|k| k.url.clone()))
-            .ok_or_else(needs_key_service)?;
-        Some(KeyRelease {
-            url,
-            resource: a
-                .resource
-                .clone()
-                .or(key_release.map(|k| k.resource))
-                .unwrap_or_else(|| "holdout".into()),
+        Some(KeyReleaseSpec {
+            service_key: a.key_service_key.ok_or_else(|| {
+                "with a TEE, --key-service-key is required: the key service's public key, which authenticates its answer (or give the job file with --job)".to_owned()
+            })?,
+            resource: a.resource.clone().unwrap_or_else(|| "holdout".into()),
         })
     } else {
         None
     };
-    let forge = ForgeRef {
-        id: required(a.forge_id.or(forge.as_ref().map(|f| f.id)), "--forge-id")?,
-        chain_id: required(
-            a.chain_id.or(forge.as_ref().map(|f| f.chain_id)),
-            "--chain-id",
-        )?,
-        contract: required(
-            a.forge_contract.or(forge.as_ref().map(|f| f.contract)),
-            "--forge-contract",
-        )?,
-        nonce: required(a.nonce.or(forge.as_ref().map(|f| f.nonce)), "--nonce")?,
+    let defaults = AttributionRules::default();
+    let rules = AttributionRules {
+        threshold: a.threshold.unwrap_or(defaults.threshold),
+        compute_bps: a.compute_bps.unwrap_or(defaults.compute_bps),
+        providers: a.provider.clone(),
     };
-    let input = |flag: &Option<PathBuf>, file: Option<Input>, name: &str| match (flag, file) {
-        (Some(p), _) => Ok(Input::path(from_cwd(p))),
-        (None, Some(i)) => Ok(i),
-        (None, None) => required(None, name),
-    };
-    let spec = JobSpec {
-        format: JOB_FORMAT.into(),
-        forge,
-        recipe: input(&a.recipe, recipe, "--recipe")?,
-        model: match (&a.model, model) {
-            (Some(p), _) => ModelRef { path: from_cwd(p) },
-            (None, Some(m)) => m,
-            (None, None) => required(None, "--model")?,
-        },
-        contributions: input(&a.contributions, contributions, "--contributions")?,
-        holdout: input(&a.holdout, holdout, "--holdout")?,
-        key_release,
-        evidence,
-        attribution: AttributionSpec {
-            threshold: a.threshold.unwrap_or(attribution.threshold),
-            compute_bps: a.compute_bps.unwrap_or(attribution.compute_bps),
-            providers: if a.provider.is_empty() {
-                attribution.providers
-            } else {
-                a.provider.clone()
-            },
-            workers: a.workers.unwrap_or(attribution.workers),
-            threads: a.threads.map(Threads::get).or(attribution.threads),
-            journal: a.journal.as_deref().map(from_cwd).or(attribution.journal),
-        },
-        output: OutputSpec {
-            bundle: required(
-                a.out
-                    .as_deref()
-                    .map(from_cwd)
-                    .or(output.as_ref().map(|o| o.bundle.clone())),
-                "--out",
-            )?,
-            cbor: a
-                .cbor
-                .as_deref()
-                .map(from_cwd)
-                .or(output.and_then(|o| o.cbor)),
-        },
-    };
-    // The rules of a JobSpec file hold for one built from flags too.
-    spec.check("the command line").map_err(|e| e.to_string())?;
-    Ok(spec)
+    describe(forge, &files(run)?, key_release, rules).map_err(|e| e.to_string())
+}
+
+/// The job and how this host runs it.
+fn job_and_run(a: &Args) -> Result<(JobSpec, RunSpec), String> {
+    match a.job.as_deref() {
+        Some(path) => {
+            let file = JobFile::load_resolved(path).map_err(|e| e.to_string())?;
+            check_flags(a, &file.job)?;
+            Ok((file.job, run_spec(a, file.run)?))
+        }
+        None => {
+            let run = run_spec(a, RunSpec::default())?;
+            Ok((job_from_flags(a, &run)?, run))
+        }
+    }
 }
 
 fn main_inner(a: &Args) -> Result<(), String> {
-    let written = job_spec(a)?;
-    let hash = written.hash();
+    let (job, run_settings) = job_and_run(a)?;
+    let hash = job.hash();
     if a.print_job_hash {
         println!("{hash}");
         return Ok(());
     }
-    let spec = match a.job.as_deref().and_then(std::path::Path::parent) {
-        Some(dir) => written.resolved(dir),
-        None => written,
+    let files = files(&run_settings)?;
+    let evidence = required(
+        run_settings.evidence.clone(),
+        "--evidence",
+        "[run.evidence]",
+    )?;
+    let bundle_path = required(run_settings.bundle.clone(), "--out", "[run] bundle")?;
+    let workers = run_settings.workers.unwrap_or(1);
+    if workers == 0 || run_settings.threads == Some(0) {
+        return Err("workers and threads must be at least 1".into());
+    }
+    let launch = Launch {
+        workers,
+        threads: run_settings
+            .threads
+            .and_then(Threads::new)
+            .unwrap_or_else(|| Threads::per_worker(workers)),
+        journal: run_settings.journal.clone(),
     };
-    if matches!(spec.evidence, EvidenceSpec::None { .. }) {
+    let (provider, key) = provider_and_key(&evidence, run_settings.key_service.as_deref())
+        .map_err(|e| e.to_string())?;
+    if matches!(evidence, EvidenceSpec::None { .. }) {
         eprintln!(
             "assay-enclave: WARNING: evidence none — NO TEE; the result is signed by the coordinator key with tee: false"
         );
     }
-    let bundle = execute(&spec, &|done, total| {
-        eprintln!("assay-enclave: {done}/{total} trainings");
-    })
+    let inputs = read_inputs(&job, &files).map_err(|e| e.to_string())?;
+    let finished = run(
+        &job,
+        inputs,
+        &launch,
+        provider.as_ref(),
+        key,
+        &|done, total| {
+            eprintln!("assay-enclave: {done}/{total} trainings");
+        },
+    )
     .map_err(|e| e.to_string())?;
+    let (bundle, journal) = (finished.bundle, finished.journal);
+    if launch.journal.is_some() {
+        eprintln!(
+            "assay-enclave: journal: {} trainings resumed, {} entries refused (another job's, or changed) and computed again",
+            journal.resumed, journal.refused
+        );
+    }
+    write_bundle(&bundle, &bundle_path, run_settings.cbor.as_deref()).map_err(|e| e.to_string())?;
     debug_assert_eq!(bundle.result.tee, bundle.evidence != EvidenceKind::None);
     println!(
         "evidence: {}; tee: {}; signer {}; {} contributions ({:?}); bundle {}; job {}",
@@ -361,13 +428,23 @@ fn main_inner(a: &Args) -> Result<(), String> {
         bundle.signer,
         bundle.result.scores.len(),
         bundle.result.method,
-        spec.output.bundle.display(),
+        bundle_path.display(),
         hash
     );
     Ok(())
 }
 
 fn main() -> ExitCode {
+    // A panic's message could quote what the enclave was working on, the holdout included:
+    // only its place in the code is said.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map_or("an unknown place".to_owned(), |l| {
+            format!("{}:{}", l.file(), l.line())
+        });
+        eprintln!(
+            "assay-enclave: internal error at {at} (its message is withheld: it could quote the holdout)"
+        );
+    }));
     let args = Args::parse();
     // candle's own threads off, Assay's shard threads on (see `assay_recipe::threads`).
     // Returns only if the variable is set or exec failed.

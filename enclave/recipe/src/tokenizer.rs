@@ -11,6 +11,9 @@ use crate::Error;
 /// ChatML, used when a model directory has no chat template of its own.
 pub const CHATML: &str = "{%- for message in messages %}{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
 
+/// What a template's `raise_exception(…)` reports, whatever it was given.
+const RAISED: &str = "the template called raise_exception (its message is not reported)";
+
 /// A tokenizer with the chat template of its model.
 pub struct ChatTokenizer {
     tokenizer: tokenizers::Tokenizer,
@@ -97,12 +100,15 @@ impl ChatTokenizer {
         let mut env = Environment::new();
         minijinja_contrib::add_to_environment(&mut env);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        // Templates call raise_exception to refuse a conversation they cannot render. Its text
+        // is dropped: a template must not be able to put the text it renders (a holdout
+        // example's, inside the enclave) into an error message.
         env.add_function(
             "raise_exception",
-            |msg: String| -> Result<String, minijinja::Error> {
+            |_msg: minijinja::Value| -> Result<String, minijinja::Error> {
                 Err(minijinja::Error::new(
                     minijinja::ErrorKind::InvalidOperation,
-                    msg,
+                    RAISED,
                 ))
             },
         );

@@ -53,12 +53,20 @@ fn a_template_that_does_not_extend_the_prompt_is_refused() {
         tokenizers::Tokenizer::from_bytes(byte_level_tokenizer_json().as_bytes()).unwrap(),
         "{{ raise_exception('no system role') }}",
     );
+    let e = broken.encode_pair("a", "b").unwrap_err().to_string();
+    assert!(e.contains("raise_exception"), "{e}");
+    // What a template raises with is never reported: it could quote the conversation.
+    let leaky = ChatTokenizer::new(
+        tokenizers::Tokenizer::from_bytes(byte_level_tokenizer_json().as_bytes()).unwrap(),
+        "{{ raise_exception('leak: ' ~ messages[0].content) }}",
+    );
+    let e = leaky
+        .encode_pair("secret-prompt-zq", "b")
+        .unwrap_err()
+        .to_string();
     assert!(
-        broken
-            .encode_pair("a", "b")
-            .unwrap_err()
-            .to_string()
-            .contains("no system role")
+        e.contains("raise_exception") && !e.contains("secret-prompt-zq") && !e.contains("leak"),
+        "{e}"
     );
     let dir = tempfile::tempdir().unwrap();
     assert!(ChatTokenizer::load(dir.path()).is_err());

@@ -1,0 +1,133 @@
+//! The enclave's journal: finished runs kept on host storage, sealed so that the host can
+//! neither read nor forge them.
+//!
+//! Each entry is one file, `run-NNNNNN.sealed`, written atomically: `nonce (12) ‖
+//! AES-256-GCM(metric's IEEE-754 bits, aad)`, under a key derived from the released holdout key
+//! and the job hash (`HKDF-SHA256(salt "assay-journal/1", ikm data key, info job hash)`), with
+//! `aad = "assay-journal/1" ‖ job hash ‖ run (u64 LE) ‖ count of left-out contributions (u64
+//! LE) ‖ each of them (u64 LE)`. The host never sees the key, so it cannot make an entry; the
+//! job hash (which binds the Forge, its nonce, the recipe, the contributions and the holdout)
+//! and the run are in every entry's aad, so an entry of another job, another run or a changed
+//! one does not open. Such entries are refused and their runs computed again. Nothing on disk
+//! is a fingerprint of the holdout: without the key an entry is random bytes.
+
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::B256;
+use assay_attribution::engine::{Journal, Loaded};
+use assay_keys::{DataKey, SealingKey};
+
+/// The label of the journal's key derivation and of every entry's aad.
+const LABEL: &[u8] = b"assay-journal/1";
+
+/// A sealed journal in a folder. See the module documentation.
+#[derive(Debug)]
+pub struct SealedJournal {
+    dir: PathBuf,
+    job: B256,
+    key: SealingKey,
+}
+
+impl SealedJournal {
+    /// The journal in `dir` (made if absent) of the job `job`, sealed under a key derived from
+    /// the holdout's data key.
+    pub fn open(dir: &Path, data_key: &DataKey, job: B256) -> Result<Self, crate::Error> {
+        std::fs::create_dir_all(dir).map_err(|source| crate::Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        Ok(SealedJournal {
+            dir: dir.to_owned(),
+            job,
+            key: data_key.derive(LABEL, job.as_slice()),
+        })
+    }
+
+    fn path(&self, run: usize) -> PathBuf {
+        self.dir.join(format!("run-{run:06}.sealed"))
+    }
+
+    fn aad(&self, run: usize, excluded: &[usize]) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(LABEL.len() + 32 + 16 + 8 * excluded.len());
+        aad.extend_from_slice(LABEL);
+        aad.extend_from_slice(self.job.as_slice());
+        aad.extend_from_slice(&(run as u64).to_le_bytes());
+        aad.extend_from_slice(&(excluded.len() as u64).to_le_bytes());
+        for &i in excluded {
+            aad.extend_from_slice(&(i as u64).to_le_bytes());
+        }
+        aad
+    }
+}
+
+impl Journal for SealedJournal {
+    fn load(&self, run: usize, excluded: &[usize]) -> Loaded {
+        let Ok(sealed) = std::fs::read(self.path(run)) else {
+            return Loaded::Absent;
+        };
+        match self.key.open(&self.aad(run, excluded), &sealed) {
+            Some(bits) => match <[u8; 8]>::try_from(bits.as_slice()) {
+                Ok(b) => Loaded::Found(f64::from_bits(u64::from_le_bytes(b))),
+                Err(_) => Loaded::Refused,
+            },
+            None => Loaded::Refused,
+        }
+    }
+
+    fn store(
+        &self,
+        run: usize,
+        excluded: &[usize],
+        metric: f64,
+    ) -> Result<(), assay_attribution::Error> {
+        let sealed = self
+            .key
+            .seal(&self.aad(run, excluded), &metric.to_bits().to_le_bytes());
+        let path = self.path(run);
+        assay_keys::write_atomic(&path, &sealed, false).map_err(|e| assay_attribution::Error::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_open_for_their_job_and_run_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DataKey::generate();
+        let job = B256::repeat_byte(1);
+        let j = SealedJournal::open(dir.path(), &key, job).unwrap();
+        assert_eq!(j.load(1, &[0]), Loaded::Absent);
+        j.store(1, &[0], 2.5).unwrap();
+        j.store(2, &[1], 3.5).unwrap();
+        assert_eq!(j.load(1, &[0]), Loaded::Found(2.5));
+        // Another job (another Forge nonce, say) or another data key: refused.
+        let other_job = SealedJournal::open(dir.path(), &key, B256::repeat_byte(2)).unwrap();
+        assert_eq!(other_job.load(1, &[0]), Loaded::Refused);
+        let other_key = SealedJournal::open(dir.path(), &DataKey::generate(), job).unwrap();
+        assert_eq!(other_key.load(1, &[0]), Loaded::Refused);
+        // Another run's entry put in its place (reordered): refused.
+        std::fs::copy(
+            dir.path().join("run-000002.sealed"),
+            dir.path().join("run-000001.sealed"),
+        )
+        .unwrap();
+        assert_eq!(j.load(1, &[0]), Loaded::Refused);
+        // A changed byte anywhere: refused.
+        j.store(1, &[0], 2.5).unwrap();
+        let path = dir.path().join("run-000001.sealed");
+        let good = std::fs::read(&path).unwrap();
+        for i in 0..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0x80;
+            std::fs::write(&path, &bad).unwrap();
+            assert_eq!(j.load(1, &[0]), Loaded::Refused, "byte {i}");
+        }
+        // The file holds no plaintext metric.
+        assert!(!good.windows(8).any(|w| w == 2.5f64.to_bits().to_le_bytes()));
+    }
+}
