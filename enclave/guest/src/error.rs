@@ -97,4 +97,50 @@ impl Error {
             Error::Withheld { kind } => kind,
         }
     }
+
+    /// The HTTP status a host's API answers with for a job that failed so: 400 for a job or
+    /// input that cannot be used, 422 for one refused on checking (a key service's refusal, a
+    /// hash that differs), 502 for a key service or evidence device that failed, 500 for the
+    /// rest (the enclave's own failures).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::Key { .. } | Error::Holdout(_) | Error::Contributor { .. } | Error::Usage(_) => {
+                400
+            }
+            Error::Forge(e) => e.http_status(),
+            Error::Recipe(e) => e.http_status(),
+            Error::Attribution(e) => e.http_status(),
+            Error::Keys(e) => e.http_status(),
+            Error::Attestation(e) => e.http_status(),
+            Error::Device { .. } => 502,
+            Error::Sign(_)
+            | Error::NotFinite { .. }
+            | Error::Io { .. }
+            | Error::Withheld { .. } => 500,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_map_to_statuses_and_withheld_errors_keep_only_their_kind() {
+        let e = Error::Withheld { kind: "tokenizer" };
+        assert_eq!((e.kind(), e.http_status()), ("tokenizer", 500));
+        assert!(
+            e.to_string()
+                .starts_with("tokenizer failed after the holdout was decrypted")
+        );
+        let e = Error::Usage("x".into());
+        assert_eq!((e.kind(), e.http_status()), ("usage", 400));
+        let e = Error::Keys(assay_keys::Error::JobNotApproved { job: "0x1".into() });
+        assert_eq!((e.kind(), e.http_status()), ("key_release", 403));
+        let e = Error::Device {
+            path: "/sys/kernel/config/tsm/report".into(),
+            reason: "gone".into(),
+        };
+        assert_eq!((e.kind(), e.http_status()), ("device", 502));
+    }
 }
