@@ -94,7 +94,7 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, Error> {
         trial.lower_is_better(),
         a.workers,
         journal.as_ref().map(|j| j as &dyn Journal),
-        &|done, _| bar.set_position(done as u64),
+        &|u| bar.set_position(u.done as u64),
     )?;
     bar.finish_and_clear();
     if result.journal.refused > 0 {

@@ -40,7 +40,7 @@ fn bench(c: &mut Criterion) {
             threads: Threads::per_worker(k),
         };
         g.bench_function(format!("n3_workers{k}"), |b| {
-            b.iter(|| black_box(leave_one_out(&trial, k, None, &|_, _| {}).unwrap()))
+            b.iter(|| black_box(leave_one_out(&trial, k, None, &|_| {}).unwrap()))
         });
     }
     g.finish();

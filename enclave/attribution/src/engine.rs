@@ -22,6 +22,14 @@ pub trait Trial: Sync {
     fn worker(&self) -> Result<Self::Worker, Error>;
     /// Runs one training and eval without the contributions in `excluded` (sorted indices).
     fn metric(&self, worker: &mut Self::Worker, excluded: &[usize]) -> Result<f64, Error>;
+    /// [`Trial::metric`], and the training's final loss where the trial knows it (it is
+    /// reported as progress; the loss is on the contributions, not the holdout).
+    fn measure(&self, worker: &mut Self::Worker, excluded: &[usize]) -> Result<Run, Error> {
+        Ok(Run {
+            metric: self.metric(worker, excluded)?,
+            loss: None,
+        })
+    }
     /// Number of contributions.
     fn contributions(&self) -> usize;
 }
@@ -67,21 +75,39 @@ struct Entry {
     metric: f64,
 }
 
-/// Progress of a computation: `done` of `total` runs.
-pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+/// One finished training and eval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Run {
+    /// Its eval metric.
+    pub metric: f64,
+    /// Its training's final loss, if the trial reports one.
+    pub loss: Option<f64>,
+}
 
-/// Progress as a stream the host can serve (e.g. as server-sent events): every `(done, total)`
-/// update is sent on the returned channel; the receiver sees the initial state, then one message
-/// per finished run.
-pub fn progress_channel() -> (
-    impl Fn(usize, usize) + Sync,
-    std::sync::mpsc::Receiver<(usize, usize)>,
-) {
+/// Where a computation is: `done` of `total` runs, and the final training loss of the run that
+/// just finished (none for the first update, which counts the runs resumed from the journal).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Update {
+    /// Runs finished (computed or resumed).
+    pub done: usize,
+    /// Runs in all.
+    pub total: usize,
+    /// The final training loss of the run that just finished.
+    pub loss: Option<f64>,
+}
+
+/// Progress of a computation: one [`Update`] at the start, then one per finished run.
+pub type Progress<'a> = &'a (dyn Fn(Update) + Sync);
+
+/// Progress as a stream the host can serve (e.g. as server-sent events): every update is sent
+/// on the returned channel; the receiver sees the initial state, then one message per finished
+/// run.
+pub fn progress_channel() -> (impl Fn(Update) + Sync, std::sync::mpsc::Receiver<Update>) {
     let (tx, rx) = std::sync::mpsc::channel();
     // A receiver that went away only means nobody is watching.
     (
-        move |done, total| {
-            let _ = tx.send((done, total));
+        move |update| {
+            let _ = tx.send(update);
         },
         rx,
     )
@@ -206,7 +232,11 @@ pub fn run_subsets<T: Trial>(
     };
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(resumed);
-    progress(resumed, total);
+    progress(Update {
+        done: resumed,
+        total,
+        loss: None,
+    });
     let failure: Mutex<Option<Error>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..workers.max(1).min(todo.len().max(1)) {
@@ -225,16 +255,20 @@ pub fn run_subsets<T: Trial>(
                     let k = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&run) = todo.get(k) else { return };
                     let excluded = &subsets[run];
-                    let outcome = trial.metric(&mut worker, excluded).and_then(|metric| {
+                    let outcome = trial.measure(&mut worker, excluded).and_then(|r| {
                         if let Some(j) = journal {
-                            j.store(run, excluded, metric)?;
+                            j.store(run, excluded, r.metric)?;
                         }
-                        Ok(metric)
+                        Ok(r)
                     });
                     match outcome {
-                        Ok(metric) => {
-                            results.lock().expect("not poisoned")[run] = Some(metric);
-                            progress(done.fetch_add(1, Ordering::SeqCst) + 1, total);
+                        Ok(r) => {
+                            results.lock().expect("not poisoned")[run] = Some(r.metric);
+                            progress(Update {
+                                done: done.fetch_add(1, Ordering::SeqCst) + 1,
+                                total,
+                                loss: r.loss,
+                            });
                         }
                         Err(e) => {
                             failure.lock().expect("not poisoned").get_or_insert(e);

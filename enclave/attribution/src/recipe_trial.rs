@@ -12,7 +12,7 @@ use assay_recipe::train::{adapter_gradient, train};
 use aws_lc_rs::digest::{Context, SHA256};
 
 use crate::Error;
-use crate::engine::{FirstOrder, Trial};
+use crate::engine::{FirstOrder, Run, Trial};
 
 /// One contributor's examples.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,8 +87,9 @@ impl RecipeTrial {
 /// and n + 1 backward passes. (The fresh adapters were also tried as a checkpoint: with LoRA's
 /// B = 0 start their estimate ranked worse; see docs/attribution.md.)
 impl RecipeTrial {
-    /// Fresh adapters, trained on every contribution but the `excluded` ones.
-    fn train_without(&self, w: &mut Pinned, excluded: &[usize]) -> Result<(), Error> {
+    /// Fresh adapters, trained on every contribution but the `excluded` ones; the training's
+    /// final loss (none when nothing is left to train on).
+    fn train_without(&self, w: &mut Pinned, excluded: &[usize]) -> Result<Option<f64>, Error> {
         w.model
             .reset_adapters(&lora_spec(&self.recipe))
             .map_err(assay_recipe::Error::Tensor)?;
@@ -101,10 +102,11 @@ impl RecipeTrial {
             .collect();
         // Nothing left to train on (the only contribution left out): the model with fresh
         // adapters, which leave the base model as it is, is `train(∅)`.
-        if !data.is_empty() {
-            train(&w.model, &w.tokenizer, &self.recipe, &data, self.threads)?;
+        if data.is_empty() {
+            return Ok(None);
         }
-        Ok(())
+        let report = train(&w.model, &w.tokenizer, &self.recipe, &data, self.threads)?;
+        Ok(report.losses.last().map(|l| f64::from(*l)))
     }
 }
 
@@ -143,7 +145,11 @@ impl Trial for RecipeTrial {
     }
 
     fn metric(&self, w: &mut Pinned, excluded: &[usize]) -> Result<f64, Error> {
-        self.train_without(w, excluded)?;
+        self.measure(w, excluded).map(|r| r.metric)
+    }
+
+    fn measure(&self, w: &mut Pinned, excluded: &[usize]) -> Result<Run, Error> {
+        let loss = self.train_without(w, excluded)?;
         let eval = evaluate(
             &w.model,
             &w.tokenizer,
@@ -151,7 +157,10 @@ impl Trial for RecipeTrial {
             &self.holdout,
             self.threads,
         )?;
-        Ok(eval.perplexity)
+        Ok(Run {
+            metric: eval.perplexity,
+            loss,
+        })
     }
 
     fn contributions(&self) -> usize {

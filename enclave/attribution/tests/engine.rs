@@ -57,7 +57,7 @@ fn planted_contributions_score_in_the_right_order_and_sign() {
             .collect::<Vec<_>>(),
         ["good", "useless", "harmful"]
     );
-    let m = leave_one_out(&trial, 2, None, &|_, _| {}).unwrap();
+    let m = leave_one_out(&trial, 2, None, &|_| {}).unwrap();
     let s = scores(&m, trial.lower_is_better());
     eprintln!(
         "baseline {} without {:?} scores {:?}",
@@ -116,7 +116,7 @@ fn a_killed_run_resumes_from_its_journal_to_the_same_bits() {
         },
         1,
         None,
-        &|_, _| {},
+        &|_| {},
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -129,7 +129,7 @@ fn a_killed_run_resumes_from_its_journal_to_the_same_bits() {
         },
         2,
         Some(&counted_journal(&journal, 9)),
-        &|_, _| {},
+        &|_| {},
     );
     assert!(matches!(killed, Err(Error::Io { source, .. }) if source.to_string() == "killed"));
     let written = std::fs::read_dir(&journal).unwrap().count();
@@ -143,7 +143,7 @@ fn a_killed_run_resumes_from_its_journal_to_the_same_bits() {
         },
         2,
         Some(&counted_journal(&journal, 9)),
-        &|d, t| seen.lock().unwrap().push((d, t)),
+        &|u| seen.lock().unwrap().push((u.done, u.total)),
     )
     .unwrap();
     assert_eq!(
@@ -170,7 +170,7 @@ fn a_killed_run_resumes_from_its_journal_to_the_same_bits() {
         },
         1,
         Some(&counted_journal(&journal, 8)),
-        &|_, _| {},
+        &|_| {},
     )
     .unwrap();
     assert_eq!(
@@ -204,14 +204,19 @@ fn real_trials_resume_bitwise_and_do_not_depend_on_worker_count() {
     let mut trial = planted(dir.path());
     trial.recipe.training.epochs = 1;
     trial.contributions.truncate(2);
-    let one = leave_one_out(&trial, 1, None, &|_, _| {}).unwrap();
-    let two = leave_one_out(&trial, 2, None, &|_, _| {}).unwrap();
+    let losses = std::sync::Mutex::new(Vec::new());
+    let one = leave_one_out(&trial, 1, None, &|u| losses.lock().unwrap().push(u.loss)).unwrap();
+    // The first update counts what was resumed; each finished training reports its final loss.
+    let losses = losses.into_inner().unwrap();
+    assert_eq!(losses.len(), 4);
+    assert!(losses[0].is_none() && losses[1..].iter().all(|l| l.is_some_and(f64::is_finite)));
+    let two = leave_one_out(&trial, 2, None, &|_| {}).unwrap();
     assert_eq!(one, two);
     let journal = dir.path().join("j");
     let plain = PlainJournal::open(&journal, trial.inputs_hash()).unwrap();
-    leave_one_out(&trial, 2, Some(&plain), &|_, _| {}).unwrap();
+    leave_one_out(&trial, 2, Some(&plain), &|_| {}).unwrap();
     std::fs::remove_file(journal.join("run-000001.json")).unwrap();
-    let resumed = leave_one_out(&trial, 1, Some(&plain), &|_, _| {}).unwrap();
+    let resumed = leave_one_out(&trial, 1, Some(&plain), &|_| {}).unwrap();
     assert_eq!(resumed.journal.resumed, 2);
     assert_eq!(
         LooMetrics {
@@ -233,7 +238,7 @@ fn an_empty_contribution_set_is_refused() {
         },
         1,
         None,
-        &|_, _| {},
+        &|_| {},
     );
     assert!(matches!(e, Err(Error::EmptyContributionSet)));
 }
@@ -254,7 +259,7 @@ fn progress_streams_one_update_per_run() {
     )
     .unwrap();
     drop(progress);
-    let mut seen: Vec<(usize, usize)> = updates.iter().collect();
+    let mut seen: Vec<(usize, usize)> = updates.iter().map(|u| (u.done, u.total)).collect();
     seen.sort();
     assert_eq!(seen, (0..=7).map(|d| (d, 7)).collect::<Vec<_>>());
 }
@@ -267,7 +272,7 @@ fn a_single_contribution_is_scored_against_the_untrained_model() {
     trial.contributions.truncate(1);
     // Leaving the only contribution out leaves nothing to train on: train(∅) is the model
     // with fresh adapters, which is the base model.
-    let m = leave_one_out(&trial, 1, None, &|_, _| {}).unwrap();
+    let m = leave_one_out(&trial, 1, None, &|_| {}).unwrap();
     assert_eq!(m.without.len(), 1);
     assert!(
         m.without[0].is_finite() && m.without[0] != m.baseline,

@@ -82,8 +82,8 @@ fn stratified_error_against_exact_loo_on_three_data_sets() {
             threads: Threads::per_worker(2),
         };
         let (sizes, keys) = trial.sizes_and_keys();
-        let exact = scores(&leave_one_out(&trial, 2, None, &|_, _| {}).unwrap(), true);
-        let approx = attribute(&trial, &sizes, &keys, 6, true, 2, None, &|_, _| {}).unwrap();
+        let exact = scores(&leave_one_out(&trial, 2, None, &|_| {}).unwrap(), true);
+        let approx = attribute(&trial, &sizes, &keys, 6, true, 2, None, &|_| {}).unwrap();
         assert_eq!(approx.groups.map(|g| g.get()), Some(6));
         assert_eq!(approx.method(), assay_forge::result::Method::StratifiedLoo);
         // Exact LOO's own variation: the same computation with another training seed.
@@ -92,10 +92,7 @@ fn stratified_error_against_exact_loo_on_three_data_sets() {
             ..trial
         };
         reseeded.recipe.training.seed += 1;
-        let exact2 = scores(
-            &leave_one_out(&reseeded, 2, None, &|_, _| {}).unwrap(),
-            true,
-        );
+        let exact2 = scores(&leave_one_out(&reseeded, 2, None, &|_| {}).unwrap(), true);
 
         let rho = spearman(&exact, &approx.scores);
         let max_err = max_share_error(&exact, &approx.scores);

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use alloy_primitives::{Address, B256};
-use assay_attribution::engine::{FirstOrder, Journal, JournalUse, Trial};
+use assay_attribution::engine::{FirstOrder, Journal, JournalUse, Run, Trial};
 use assay_attribution::recipe_trial::{Contribution, RecipeTrial, group};
 use assay_attribution::stratified::{Attribution, attribute};
 use assay_forge::merkle::data_root;
@@ -153,6 +153,10 @@ impl Trial for Preloaded {
         self.trial.metric(w, excluded)
     }
 
+    fn measure(&self, w: &mut Pinned, excluded: &[usize]) -> Result<Run, assay_attribution::Error> {
+        self.trial.measure(w, excluded)
+    }
+
     fn contributions(&self) -> usize {
         self.trial.contributions()
     }
@@ -177,7 +181,7 @@ impl Prepared {
         holdout: Vec<Example>,
         binding: Binding,
         journal: Option<&dyn Journal>,
-        progress: &(dyn Fn(usize, usize) + Sync),
+        progress: assay_attribution::engine::Progress<'_>,
     ) -> Result<(EvalResult, JournalUse), Error> {
         let Prepared {
             settings,

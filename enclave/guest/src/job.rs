@@ -338,7 +338,7 @@ pub fn run(
     launch: &Launch,
     provider: &dyn EvidenceProvider,
     key: HoldoutKey,
-    progress: &(dyn Fn(usize, usize) + Sync),
+    progress: assay_attribution::engine::Progress<'_>,
 ) -> Result<Finished, Error> {
     let tee = provider.kind() != EvidenceKind::None;
     if !tee && job.key_release.is_some() {

@@ -136,6 +136,35 @@ struct Args {
     /// Also write the bundle as CBOR here.
     #[arg(long)]
     cbor: Option<PathBuf>,
+    /// Write events for a host to stdout instead of the summary line: `json`, one object a
+    /// line (`progress` with done, total and the finished training's loss; `journal`;
+    /// `finished`; `failed` with the error's kind and message).
+    #[arg(long, value_enum)]
+    events: Option<Events>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Events {
+    /// JSON Lines.
+    Json,
+}
+
+/// An event for the host (`--events json`).
+fn event(a: &Args, value: serde_json::Value) {
+    if a.events == Some(Events::Json) {
+        println!("{value}");
+    }
+}
+
+/// Why `main_inner` stopped: the error's kind (`usage` for the command line's) and message.
+type Failure = (&'static str, String);
+
+fn usage(message: String) -> Failure {
+    ("usage", message)
+}
+
+fn failure(e: assay_enclave::Error) -> Failure {
+    (e.kind(), e.to_string())
 }
 
 fn parse_provider(s: &str) -> Result<ProviderSpec, String> {
@@ -367,23 +396,25 @@ fn job_and_run(a: &Args) -> Result<(JobSpec, RunSpec), String> {
     }
 }
 
-fn main_inner(a: &Args) -> Result<(), String> {
-    let (job, run_settings) = job_and_run(a)?;
+fn main_inner(a: &Args) -> Result<(), Failure> {
+    let (job, run_settings) = job_and_run(a).map_err(usage)?;
     let hash = job.hash();
     if a.print_job_hash {
         println!("{hash}");
         return Ok(());
     }
-    let files = files(&run_settings)?;
+    let files = files(&run_settings).map_err(usage)?;
     let evidence = required(
         run_settings.evidence.clone(),
         "--evidence",
         "[run.evidence]",
-    )?;
-    let bundle_path = required(run_settings.bundle.clone(), "--out", "[run] bundle")?;
+    )
+    .map_err(usage)?;
+    let bundle_path =
+        required(run_settings.bundle.clone(), "--out", "[run] bundle").map_err(usage)?;
     let workers = run_settings.workers.unwrap_or(1);
     if workers == 0 || run_settings.threads == Some(0) {
-        return Err("workers and threads must be at least 1".into());
+        return Err(usage("workers and threads must be at least 1".into()));
     }
     let launch = Launch {
         workers,
@@ -393,44 +424,59 @@ fn main_inner(a: &Args) -> Result<(), String> {
             .unwrap_or_else(|| Threads::per_worker(workers)),
         journal: run_settings.journal.clone(),
     };
-    let (provider, key) = provider_and_key(&evidence, run_settings.key_service.as_deref())
-        .map_err(|e| e.to_string())?;
+    let (provider, key) =
+        provider_and_key(&evidence, run_settings.key_service.as_deref()).map_err(failure)?;
     if matches!(evidence, EvidenceSpec::None { .. }) {
         eprintln!(
             "assay-enclave: WARNING: evidence none — NO TEE; the result is signed by the coordinator key with tee: false"
         );
     }
-    let inputs = read_inputs(&job, &files).map_err(|e| e.to_string())?;
+    let inputs = read_inputs(&job, &files).map_err(failure)?;
     let finished = run(
         &job,
         inputs,
         &launch,
         provider.as_ref(),
         key,
-        &|done, total| {
-            eprintln!("assay-enclave: {done}/{total} trainings");
+        &|u| {
+            eprintln!("assay-enclave: {}/{} trainings", u.done, u.total);
+            event(
+                a,
+                serde_json::json!({"event": "progress", "done": u.done, "total": u.total, "loss": u.loss}),
+            );
         },
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(failure)?;
     let (bundle, journal) = (finished.bundle, finished.journal);
     if launch.journal.is_some() {
         eprintln!(
             "assay-enclave: journal: {} trainings resumed, {} entries refused (another job's, or changed) and computed again",
             journal.resumed, journal.refused
         );
+        event(
+            a,
+            serde_json::json!({"event": "journal", "resumed": journal.resumed, "refused": journal.refused}),
+        );
     }
-    write_bundle(&bundle, &bundle_path, run_settings.cbor.as_deref()).map_err(|e| e.to_string())?;
+    write_bundle(&bundle, &bundle_path, run_settings.cbor.as_deref()).map_err(failure)?;
     debug_assert_eq!(bundle.result.tee, bundle.evidence != EvidenceKind::None);
-    println!(
-        "evidence: {}; tee: {}; signer {}; {} contributions ({:?}); bundle {}; job {}",
-        bundle.evidence.name(),
-        bundle.result.tee,
-        bundle.signer,
-        bundle.result.scores.len(),
-        bundle.result.method,
-        bundle_path.display(),
-        hash
-    );
+    if a.events.is_some() {
+        event(
+            a,
+            serde_json::json!({"event": "finished", "bundle": bundle_path, "job": hash, "evidence": bundle.evidence, "signer": bundle.signer}),
+        );
+    } else {
+        println!(
+            "evidence: {}; tee: {}; signer {}; {} contributions ({:?}); bundle {}; job {}",
+            bundle.evidence.name(),
+            bundle.result.tee,
+            bundle.signer,
+            bundle.result.scores.len(),
+            bundle.result.method,
+            bundle_path.display(),
+            hash
+        );
+    }
     Ok(())
 }
 
@@ -454,8 +500,12 @@ fn main() -> ExitCode {
     }
     match main_inner(&args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("assay-enclave: {e}");
+        Err((kind, message)) => {
+            eprintln!("assay-enclave: {message}");
+            event(
+                &args,
+                serde_json::json!({"event": "failed", "kind": kind, "message": message}),
+            );
             ExitCode::FAILURE
         }
     }

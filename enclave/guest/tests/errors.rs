@@ -267,7 +267,7 @@ fn a_job_without_a_tee_runs_and_says_so() {
         d,
         &JobFile {
             job: job.clone(),
-            run,
+            run: run.clone(),
         },
         &[],
     );
@@ -278,6 +278,43 @@ fn a_job_without_a_tee_runs_and_says_so() {
     assert_eq!(bundle.job.as_ref(), Some(&job));
     assert_eq!(bundle.result.job.unwrap().job_hash, job.hash());
     assert!(!bundle.result.tee);
+    // For a host: events as JSON lines on stdout, each finished training with its loss.
+    let o = run_job(
+        d,
+        &JobFile {
+            job: job.clone(),
+            run: run.clone(),
+        },
+        &["--events", "json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events[0]["event"], "progress");
+    assert_eq!(
+        (events[0]["done"].as_u64(), events[0]["total"].as_u64()),
+        (Some(0), Some(2))
+    );
+    assert!(
+        events[1]["loss"].as_f64().is_some_and(f64::is_finite),
+        "{events:?}"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "finished");
+    assert_eq!(last["job"], job.hash().to_string());
+    // A failure says its kind.
+    let mut other = JobFile { job, run };
+    other.job.contributions.sha256 = B256::ZERO;
+    let o = run_job(d, &other, &["--events", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let last: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (last["event"].as_str(), last["kind"].as_str()),
+        (Some("failed"), Some("job"))
+    );
 }
 
 #[test]
