@@ -1,4 +1,5 @@
-//! `assay verify attestation` and `assay relay calldata`: attestation bundles.
+//! `assay verify attestation`, `assay relay calldata` and `assay relay fetch`: attestation
+//! bundles.
 
 use crate::error::Error;
 use std::path::PathBuf;
@@ -18,6 +19,14 @@ use crate::TrustArgs;
 pub struct AttestationArgs {
     /// The bundle (JSON or CBOR).
     pub bundle: PathBuf,
+    /// What the bundle must meet.
+    #[command(flatten)]
+    pub checks: CheckArgs,
+}
+
+/// What a bundle must meet: the nonce, the pins, the roots and policy.
+#[derive(Args)]
+pub struct CheckArgs {
     /// The nonce the Forge issued for this evaluation (32 bytes hex); required unless
     /// --no-nonce.
     #[arg(long, required_unless_present = "no_nonce")]
@@ -56,12 +65,39 @@ pub struct AttestationArgs {
 /// `assay relay …`.
 #[derive(Subcommand)]
 pub enum RelayCommand {
-    /// Print the ABI-encoded calldata of `submitEvalResult(result, signature, report,
-    /// certificates)` for a bundle (hex, 0x-prefixed). Verify the bundle first.
+    /// Print the ABI-encoded calldata of `submitEvalResultV2(result, signature, report,
+    /// certificates)` (`submitEvalResult` for a version-1 bundle) for a bundle (hex,
+    /// 0x-prefixed). Verify the bundle first.
     Calldata {
         /// The bundle (JSON or CBOR).
         bundle: PathBuf,
     },
+    /// Download a Forge's latest attestation from a host (`assay-host serve`), verify it as
+    /// `assay verify attestation` does, and print its calldata (or write bundle and calldata
+    /// into --out). A bundle that fails gets no calldata.
+    Fetch(Box<FetchArgs>),
+}
+
+/// Arguments of `assay relay fetch`.
+#[derive(Args)]
+pub struct FetchArgs {
+    /// The host's URL (`https://HOST:PORT`).
+    #[arg(long)]
+    pub host: String,
+    /// The Forge (32 bytes hex).
+    #[arg(long)]
+    pub forge: B256,
+    /// Write `bundle.json`, `bundle.cbor` and `calldata.hex` into this folder (made if absent)
+    /// instead of printing the calldata.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Trust this certificate (PEM) for the host's TLS, e.g. its self-signed one [default:
+    /// Mozilla's roots].
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// What the bundle must meet.
+    #[command(flatten)]
+    pub checks: CheckArgs,
 }
 
 /// `--job`: a JobSpec hash (0x + 64 hex digits), or a JobSpec file whose hash it is.
@@ -79,9 +115,20 @@ fn read_bundle(path: &std::path::Path) -> Result<Bundle, Error> {
     Ok(Bundle::parse(&bytes, &path.display().to_string())?)
 }
 
-pub fn verify(args: &AttestationArgs) -> Result<ExitCode, Error> {
+pub fn verify(a: &AttestationArgs) -> Result<ExitCode, Error> {
+    let bundle = read_bundle(&a.bundle)?;
+    let accepted = check(&bundle, &a.checks, &mut std::io::stdout())?;
+    Ok(if accepted {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Verifies `bundle` against `args`, writing what was checked to `out` (the rejection, and
+/// notes, to stderr); whether it was accepted.
+fn check(bundle: &Bundle, args: &CheckArgs, out: &mut dyn std::io::Write) -> Result<bool, Error> {
     let (report, allow_no_tee) = crate::verify::verifier_with_bundle_rule(&args.trust)?;
-    let bundle = read_bundle(&args.bundle)?;
     let verifier = BundleVerifier {
         allow_no_tee,
         nonce: args.nonce,
@@ -103,7 +150,10 @@ pub fn verify(args: &AttestationArgs) -> Result<ExitCode, Error> {
             "WARNING: --any-measurement: without a pinned MEASUREMENT, a report from any code passes"
         );
     }
-    match verifier.verify(&bundle) {
+    let write = |out: &mut dyn std::io::Write, text: String| {
+        writeln!(out, "{text}").map_err(|e| Error::Input(format!("writing the report: {e}")))
+    };
+    match verifier.verify(bundle) {
         Ok(ok) => {
             // What the result is bound to: the launch, the code and recipe, the job.
             let (measurement, host_data) = match &ok.report {
@@ -121,7 +171,7 @@ pub fn verify(args: &AttestationArgs) -> Result<ExitCode, Error> {
                 .job
                 .map(|j| json!({"key_id": j.holdout_key_id, "sha256": j.holdout_sha256}));
             if args.json {
-                let out = json!({
+                let report_json = json!({
                     "accepted": true,
                     "evidence": bundle.evidence,
                     "tee": bundle.result.tee,
@@ -137,45 +187,52 @@ pub fn verify(args: &AttestationArgs) -> Result<ExitCode, Error> {
                     "checks": ok.checks,
                     "result": bundle.result,
                 });
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&out).expect("serialisable")
-                );
+                write(
+                    out,
+                    serde_json::to_string_pretty(&report_json).expect("serialisable"),
+                )?;
             } else {
                 let tee = if bundle.result.tee {
                     format!("TEE ({})", bundle.evidence.name())
                 } else {
                     "NO TEE (coordinator-signed, tee: false)".to_owned()
                 };
-                println!(
-                    "accepted: {tee}; signer {}; {} contributions, method {:?}; nonce {}",
-                    bundle.signer,
-                    bundle.result.scores.len(),
-                    bundle.result.method,
-                    if args.nonce.is_some() {
-                        "checked"
-                    } else {
-                        "NOT checked (--no-nonce)"
-                    }
-                );
-                println!(
-                    "measurement {}; code_hash {}; recipe_hash {}; job {}{}{}",
-                    measurement.as_deref().unwrap_or("none (no TEE)"),
-                    bundle.result.code_hash,
-                    bundle.result.recipe_hash,
-                    job.map_or("none".to_owned(), |h| h.to_string()),
-                    match (bundle.result.job.is_some(), host_data.is_some()) {
-                        (true, true) => " (committed to by the result and carried in HOST_DATA)",
-                        (true, false) => " (committed to by the result)",
-                        (false, _) => " (HOST_DATA)",
-                    },
-                    if verifier.pins.job.is_some() {
-                        " (pinned)"
-                    } else {
-                        ""
-                    }
-                );
-                print_scores(&bundle.result);
+                write(
+                    out,
+                    format!(
+                        "accepted: {tee}; signer {}; {} contributions, method {:?}; nonce {}",
+                        bundle.signer,
+                        bundle.result.scores.len(),
+                        bundle.result.method,
+                        if args.nonce.is_some() {
+                            "checked"
+                        } else {
+                            "NOT checked (--no-nonce)"
+                        }
+                    ),
+                )?;
+                write(
+                    out,
+                    format!(
+                        "measurement {}; code_hash {}; recipe_hash {}; job {}{}{}",
+                        measurement.as_deref().unwrap_or("none (no TEE)"),
+                        bundle.result.code_hash,
+                        bundle.result.recipe_hash,
+                        job.map_or("none".to_owned(), |h| h.to_string()),
+                        match (bundle.result.job.is_some(), host_data.is_some()) {
+                            (true, true) =>
+                                " (committed to by the result and carried in HOST_DATA)",
+                            (true, false) => " (committed to by the result)",
+                            (false, _) => " (HOST_DATA)",
+                        },
+                        if verifier.pins.job.is_some() {
+                            " (pinned)"
+                        } else {
+                            ""
+                        }
+                    ),
+                )?;
+                write(out, scores_table(&bundle.result))?;
                 if bundle.job.is_none() {
                     eprintln!(
                         "note: a version-1 bundle: the signed result commits to no job and no holdout (HOST_DATA binds the job only if --job is pinned)"
@@ -183,21 +240,21 @@ pub fn verify(args: &AttestationArgs) -> Result<ExitCode, Error> {
                 }
                 crate::verify::note_no_crl(&verifier.report);
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(true)
         }
         Err(rejected) => {
             if args.json {
-                let out = json!({
+                let report_json = json!({
                     "accepted": false,
                     "evidence": bundle.evidence,
                     "tee": bundle.result.tee,
                     "error": { "check": rejected.error.kind(), "message": rejected.error.to_string() },
                     "checks": rejected.checks,
                 });
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&out).expect("serialisable")
-                );
+                write(
+                    out,
+                    serde_json::to_string_pretty(&report_json).expect("serialisable"),
+                )?;
             }
             let failed = rejected
                 .checks
@@ -206,42 +263,124 @@ pub fn verify(args: &AttestationArgs) -> Result<ExitCode, Error> {
                 .map(|c| c.check)
                 .unwrap_or("bundle");
             eprintln!("rejected: {failed} check failed: {}", rejected.error);
-            Ok(ExitCode::FAILURE)
+            Ok(false)
         }
     }
 }
 
 /// The verified score vector as a table.
-fn print_scores(r: &EvalResult) {
+fn scores_table(r: &EvalResult) -> String {
+    use std::fmt::Write;
+    let mut t = String::new();
     let m = &r.baseline_metric;
     let direction = match m.direction {
         Direction::LowerIsBetter => "lower is better",
         Direction::HigherIsBetter => "higher is better",
     };
-    println!("baseline {} {} ({direction})", m.name, m.value);
-    println!("{:<44} {:>24} {:>7}", "contributor", "score", "bps");
+    let _ = writeln!(t, "baseline {} {} ({direction})", m.name, m.value);
+    let _ = write!(t, "{:<44} {:>24} {:>7}", "contributor", "score", "bps");
     for s in &r.scores {
-        println!(
-            "{:<44} {:>24} {:>7}",
+        let _ = write!(
+            t,
+            "\n{:<44} {:>24} {:>7}",
             s.contributor.to_string(),
             s.score.to_string(),
             s.shares
         );
     }
     for c in &r.compute {
-        println!(
-            "{:<44} {:>24} {:>7}",
+        let _ = write!(
+            t,
+            "\n{:<44} {:>24} {:>7}",
             format!("compute: {}", c.provider),
             format!("{} units", c.units),
             c.shares
         );
     }
     if r.unallocated_bps > 0 {
-        println!(
-            "no contribution scored above 0: {} bps unallocated",
+        let _ = write!(
+            t,
+            "\nno contribution scored above 0: {} bps unallocated",
             r.unallocated_bps
         );
     }
+    t
+}
+
+/// A client of a host, trusting `ca` (PEM) or Mozilla's roots.
+fn host_client(ca: Option<&std::path::Path>) -> Result<ureq::Agent, Error> {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+    let mut tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ));
+    if let Some(path) = ca {
+        let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let cert = Certificate::from_pem(&pem)
+            .map_err(|e| format!("{}: not a PEM certificate: {e}", path.display()))?;
+        tls = tls.root_certs(RootCerts::new_with_certs(&[cert]));
+    }
+    Ok(ureq::Agent::config_builder()
+        .tls_config(tls.build())
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into())
+}
+
+/// `assay relay fetch`.
+fn fetch(a: &FetchArgs) -> Result<ExitCode, Error> {
+    let url = format!(
+        "{}/v1/forges/{}/attestation",
+        a.host.trim_end_matches('/'),
+        a.forge
+    );
+    let agent = host_client(a.ca.as_deref())?;
+    let mut response = agent
+        .get(&url)
+        .header("Accept", "application/cbor")
+        .call()
+        .map_err(|e| format!("{url}: {e}"))?;
+    let status = response.status();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .map_err(|e| format!("{url}: reading the answer: {e}"))?;
+    if !status.is_success() {
+        let detail = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["detail"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+        return Err(format!("{url}: HTTP {status}: {detail}").into());
+    }
+    let bundle = Bundle::parse(&body, &url)?;
+    // What was checked goes to stderr: stdout carries only the calldata.
+    if !check(&bundle, &a.checks, &mut std::io::stderr())? {
+        eprintln!("no calldata: the bundle from {url} does not verify");
+        return Ok(ExitCode::FAILURE);
+    }
+    let data = format!("0x{}", hex::encode(calldata(&bundle)));
+    match &a.out {
+        None => println!("{data}"),
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            assay_keys::write_atomic(&dir.join("bundle.json"), bundle.to_json().as_bytes(), false)?;
+            assay_keys::write_atomic(&dir.join("bundle.cbor"), &bundle.to_cbor(), false)?;
+            assay_keys::write_atomic(
+                &dir.join("calldata.hex"),
+                format!("{data}\n").as_bytes(),
+                false,
+            )?;
+            println!(
+                "wrote {}: bundle.json, bundle.cbor, calldata.hex (verified)",
+                dir.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn relay(cmd: RelayCommand) -> Result<ExitCode, Error> {
@@ -251,5 +390,6 @@ pub fn relay(cmd: RelayCommand) -> Result<ExitCode, Error> {
             println!("0x{}", hex::encode(calldata(&b)));
             Ok(ExitCode::SUCCESS)
         }
+        RelayCommand::Fetch(a) => fetch(&a),
     }
 }

@@ -49,19 +49,24 @@ pub enum KeysCommand {
     /// policy (with the expected measurement from --reference or the policy's
     /// reference_values), a few times per job, each release logged.
     Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8470")]
-        listen: String,
+        /// Everything below from a TOML file instead (the same names, `resources` a table of
+        /// NAME = KEYFILE, `insecure_test_root` for --insecure-test-root; paths relative to the
+        /// file; `assay-host example` writes one).
+        #[arg(long, conflicts_with_all = ["listen", "resource", "service_key", "approve", "release_log"])]
+        config: Option<PathBuf>,
+        /// Address to listen on [default: 127.0.0.1:8470].
+        #[arg(long)]
+        listen: Option<String>,
         /// A resource and its key file, `NAME=KEYFILE`; repeatable.
-        #[arg(long, value_parser = parse_resource, required = true)]
+        #[arg(long, value_parser = parse_resource, required_unless_present = "config")]
         resource: Vec<(String, PathBuf)>,
         /// The service's key (`assay keys new-service-key`); the approved jobs pin its public
         /// half.
-        #[arg(long)]
-        service_key: PathBuf,
+        #[arg(long, required_unless_present = "config")]
+        service_key: Option<PathBuf>,
         /// A job the Forge approved (a job file, `assay job new`); repeatable. Keys go to
         /// these jobs only.
-        #[arg(long, required = true)]
+        #[arg(long, required_unless_present = "config")]
         approve: Vec<PathBuf>,
         /// Releases per job at most (a first run and resumptions).
         #[arg(long, default_value_t = assay_keys::service::DEFAULT_MAX_RELEASES)]
@@ -77,6 +82,70 @@ pub enum KeysCommand {
         #[command(flatten)]
         trust: TrustArgs,
     },
+}
+
+/// `assay keys serve --config FILE`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeConfig {
+    listen: Option<String>,
+    resources: std::collections::BTreeMap<String, PathBuf>,
+    service_key: PathBuf,
+    approve: Vec<PathBuf>,
+    max_releases: Option<u32>,
+    release_log: Option<PathBuf>,
+    nonce_ttl: Option<u64>,
+    policy: Option<PathBuf>,
+    #[serde(default)]
+    reference: Vec<PathBuf>,
+    #[serde(default)]
+    crl: Vec<PathBuf>,
+    at: Option<String>,
+    #[serde(default)]
+    insecure_test_root: Vec<PathBuf>,
+}
+
+/// What a key service serves, from flags or a configuration file.
+struct Serve {
+    listen: String,
+    resources: Vec<(String, PathBuf)>,
+    service_key: PathBuf,
+    approve: Vec<PathBuf>,
+    max_releases: u32,
+    release_log: Option<PathBuf>,
+    nonce_ttl: u64,
+    trust: TrustArgs,
+}
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
+
+impl Serve {
+    /// Reads a configuration file; its relative paths are its folder's.
+    fn from_file(path: &std::path::Path) -> Result<Serve, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let c: ServeConfig =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(std::path::Path::new("."));
+        let at = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+        Ok(Serve {
+            listen: c.listen.unwrap_or_else(|| DEFAULT_LISTEN.into()),
+            resources: c.resources.into_iter().map(|(n, p)| (n, at(p))).collect(),
+            service_key: at(c.service_key),
+            approve: c.approve.into_iter().map(at).collect(),
+            max_releases: c
+                .max_releases
+                .unwrap_or(assay_keys::service::DEFAULT_MAX_RELEASES),
+            release_log: c.release_log.map(at),
+            nonce_ttl: c.nonce_ttl.unwrap_or(60),
+            trust: TrustArgs {
+                policy: c.policy.map(at),
+                reference: c.reference.into_iter().map(at).collect(),
+                crl: c.crl.into_iter().map(at).collect(),
+                at: c.at,
+                trust_root: c.insecure_test_root.into_iter().map(at).collect(),
+            },
+        })
+    }
 }
 
 fn parse_resource(s: &str) -> Result<(String, PathBuf), String> {
@@ -134,6 +203,7 @@ pub fn run(cmd: KeysCommand) -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::Serve {
+            config,
             listen,
             resource,
             service_key,
@@ -143,6 +213,37 @@ pub fn run(cmd: KeysCommand) -> Result<ExitCode, Error> {
             nonce_ttl,
             trust,
         } => {
+            let serve = match config {
+                Some(path) => Serve::from_file(&path)?,
+                None => Serve {
+                    listen: listen.unwrap_or_else(|| DEFAULT_LISTEN.into()),
+                    resources: resource,
+                    service_key: service_key.expect("clap requires it without --config"),
+                    approve,
+                    max_releases,
+                    release_log,
+                    nonce_ttl,
+                    trust,
+                },
+            };
+            serve_keys(serve)
+        }
+    }
+}
+
+fn serve_keys(s: Serve) -> Result<ExitCode, Error> {
+    let Serve {
+        listen,
+        resources: resource,
+        service_key,
+        approve,
+        max_releases,
+        release_log,
+        nonce_ttl,
+        trust,
+    } = s;
+    {
+        {
             let verifier = crate::verify::verifier(&trust)?;
             let mut resources = HashMap::new();
             for (name, path) in resource {

@@ -1,0 +1,140 @@
+//! Launchers: how an enclave job is started, watched, cancelled and ended.
+//!
+//! A [`Launcher`] starts one job's enclave from a [`LaunchRequest`] (the job file, whose hash is
+//! the guest's HOST_DATA, and a work folder for its journal, bundle and channels) and hands back
+//! a [`Running`] enclave: its progress as a stream of [`Event`]s, a way to cancel it, and its
+//! [`Exit`]. It also says what its guests are: the MEASUREMENT they report (the configured
+//! image's launch digest) and the roots their reports chain to, which the host's own check of a
+//! bundle pins. Backends: [`process`] (the enclave program as a child process beside a simulated
+//! AMD-SP on the host side); QEMU and SEV-SNP backends implement the same trait.
+
+pub mod process;
+
+use std::path::PathBuf;
+
+use alloy_primitives::B256;
+use assay_attestation::verify::TrustStore;
+use assay_forge::EvidenceKind;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Error;
+use crate::store::{JobError, Progress};
+
+/// What a launcher needs to start one job.
+#[derive(Clone, Debug)]
+pub struct LaunchRequest {
+    /// The job's id (for names and logs).
+    pub id: String,
+    /// The job file: the JobSpec and a `[run]` table with the inputs' paths and the key
+    /// service's URL.
+    pub job_file: PathBuf,
+    /// The JobSpec's hash: the guest's HOST_DATA.
+    pub job_hash: B256,
+    /// The job's own folder: its journal (kept across restarts), bundle and channels.
+    pub work_dir: PathBuf,
+}
+
+impl LaunchRequest {
+    /// Where the enclave writes the bundle (JSON).
+    pub fn bundle_json(&self) -> PathBuf {
+        self.work_dir.join("bundle.json")
+    }
+
+    /// Where the enclave writes the bundle (CBOR).
+    pub fn bundle_cbor(&self) -> PathBuf {
+        self.work_dir.join("bundle.cbor")
+    }
+
+    /// The sealed journal's folder.
+    pub fn journal(&self) -> PathBuf {
+        self.work_dir.join("journal")
+    }
+
+    /// What the enclave printed on stderr (no holdout byte: the enclave withholds them).
+    pub fn log(&self) -> PathBuf {
+        self.work_dir.join("enclave.log")
+    }
+}
+
+/// What a running enclave reports.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// Trainings done of the total, and the last one's loss.
+    Progress(Progress),
+    /// How the sealed journal served it.
+    Journal {
+        /// Trainings resumed.
+        resumed: u64,
+        /// Entries refused (another job's, or changed) and recomputed.
+        refused: u64,
+    },
+}
+
+/// How an enclave ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Exit {
+    /// It wrote its bundle (at the request's `bundle_json` and `bundle_cbor`).
+    Finished,
+    /// It failed.
+    Failed(JobError),
+    /// It was cancelled.
+    Cancelled,
+}
+
+/// An enclave that runs.
+#[derive(Debug)]
+pub struct Running {
+    /// Its process id, for a backend with one.
+    pub pid: Option<u32>,
+    /// What it reports, until it ends.
+    pub events: mpsc::UnboundedReceiver<Event>,
+    cancel: Option<oneshot::Sender<()>>,
+    exit: tokio::task::JoinHandle<Exit>,
+}
+
+impl Running {
+    /// Wraps what a backend started.
+    pub fn new(
+        pid: Option<u32>,
+        events: mpsc::UnboundedReceiver<Event>,
+        cancel: oneshot::Sender<()>,
+        exit: tokio::task::JoinHandle<Exit>,
+    ) -> Running {
+        Running {
+            pid,
+            events,
+            cancel: Some(cancel),
+            exit,
+        }
+    }
+
+    /// A handle that cancels it.
+    pub fn canceller(&mut self) -> Option<oneshot::Sender<()>> {
+        self.cancel.take()
+    }
+
+    /// Waits for it to end.
+    pub async fn wait(self) -> Exit {
+        match self.exit.await {
+            Ok(exit) => exit,
+            Err(e) => Exit::Failed(JobError {
+                kind: "launch".into(),
+                message: format!("the launcher's watcher failed: {e}"),
+            }),
+        }
+    }
+}
+
+/// A way to run enclave jobs. See the module documentation.
+pub trait Launcher: Send + Sync + 'static {
+    /// Its name (`process`, `qemu`, `qemu-snp`).
+    fn name(&self) -> &'static str;
+    /// The evidence its guests give.
+    fn evidence(&self) -> EvidenceKind;
+    /// The MEASUREMENT its guests report.
+    fn measurement(&self) -> [u8; 48];
+    /// The roots its guests' reports chain to.
+    fn trust(&self) -> TrustStore;
+    /// Starts the enclave of `request` (inside a Tokio runtime).
+    fn launch(&self, request: &LaunchRequest) -> Result<Running, Error>;
+}
