@@ -145,18 +145,22 @@ fn a_job_through_the_daemon_end_to_end_leaks_nothing() {
         r.headers().get("content-type").unwrap(),
         "text/event-stream"
     );
+    // Read to its end: the stream closes right after the event that says the job is over.
     let mut events = Vec::new();
+    let mut names = Vec::new();
     for line in std::io::BufReader::new(r.body_mut().as_reader()).lines() {
         let line = line.unwrap();
         if let Some(data) = line.strip_prefix("data: ") {
-            let v: serde_json::Value = serde_json::from_str(data).unwrap();
-            let end = v["state"] == "succeeded" || v["state"] == "failed";
-            events.push(v);
-            if end {
-                break;
-            }
+            events.push(serde_json::from_str::<serde_json::Value>(data).unwrap());
+        } else if let Some(name) = line.strip_prefix("event: ") {
+            names.push(name.to_owned());
         }
     }
+    assert_eq!(names.last().map(String::as_str), Some("end"), "{names:?}");
+    assert!(
+        names[..names.len() - 1].iter().all(|n| n == "progress"),
+        "{names:?}"
+    );
     let last = events.last().unwrap();
     assert_eq!(last["state"], "succeeded", "{events:?}");
     assert_eq!(
@@ -760,4 +764,54 @@ fn a_full_disk_is_a_clear_error_and_loses_nothing() {
     std::fs::remove_file(data.join("filler")).unwrap();
     let j = get(&agent, &format!("{}/v1/jobs/{id}", host.url), "*/*");
     assert_eq!(j.json()["state"], "failed");
+}
+
+#[test]
+fn the_api_keeps_to_its_openapi_description_under_schemathesis() {
+    let Some(st) = std::env::var_os("ASSAY_SCHEMATHESIS") else {
+        assert!(
+            std::env::var_os("ASSAY_REQUIRE_SCHEMATHESIS").is_none(),
+            "ASSAY_REQUIRE_SCHEMATHESIS is set but ASSAY_SCHEMATHESIS is not"
+        );
+        eprintln!(
+            "SKIPPED: set ASSAY_SCHEMATHESIS to schemathesis's executable (scripts/test installs it from PyPI)"
+        );
+        return;
+    };
+    let w = World::new(&[], 3);
+    let data = w.path().join("data");
+    let host = w.daemon("data", &["--insecure-http"]);
+    let agent = client(None);
+    let token = token(&data);
+    // A succeeded job, so that its routes have something to answer with.
+    let id = submit(&agent, &host.url, &token, &w.job("job.json"));
+    wait_for(&agent, &host.url, &id, LONG, state_is("succeeded"));
+    let o = Command::new(st)
+        .arg("run")
+        .arg(format!("{}/openapi.json", host.url))
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-examples",
+            "40",
+            "--seed",
+            "1",
+            "--header",
+        ])
+        .arg(format!("Authorization: Bearer {token}"))
+        .current_dir(w.path())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("Tested: 11"),
+        "every operation was tested: {out}"
+    );
 }

@@ -16,7 +16,6 @@ use axum::middleware::Next;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures_util::StreamExt;
 use serde::Serialize;
 use utoipa::OpenApi;
 
@@ -163,7 +162,7 @@ pub struct Calldata {
         readyz,
         metrics
     ),
-    components(schemas(Problem, JobRecord, JobPage, Calldata, Progress, JobError, JobState)),
+    components(schemas(Problem, JobRecord, JobPage, Calldata, JobEvent, JobEventFrame, Progress, JobError, JobState)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -324,22 +323,50 @@ fn eta(job: &Job, p: &Progress) -> Option<f64> {
         .then(|| elapsed / f64::from(p.done) * f64::from(p.total - p.done))
 }
 
+/// One server-sent event of a job's progress (its `data`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JobEvent {
+    /// The job.
+    pub id: String,
+    /// Its state.
+    pub state: JobState,
+    /// Trainings done.
+    pub run: u32,
+    /// Trainings in all.
+    pub runs: u32,
+    /// The last training's final loss.
+    pub loss: Option<f64>,
+    /// Seconds left, estimated.
+    pub eta_seconds: Option<f64>,
+}
+
+/// One server-sent event as it is framed: its name and its data.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JobEventFrame {
+    /// `progress` while the job is queued or running, `end` once it is over (the last event).
+    #[schema(pattern = "^(progress|end)$")]
+    pub event: String,
+    /// A [`JobEvent`] as JSON.
+    pub data: String,
+}
+
 fn event_of(job: &Job) -> SseEvent {
-    let data = serde_json::json!({
-        "id": job.id,
-        "state": job.state,
-        "run": job.progress.done,
-        "runs": job.progress.total,
-        "loss": job.progress.loss,
-        "eta_seconds": eta(job, &job.progress),
-    });
+    let data = serde_json::to_string(&JobEvent {
+        id: job.id.clone(),
+        state: job.state,
+        run: job.progress.done,
+        runs: job.progress.total,
+        loss: job.progress.loss,
+        eta_seconds: eta(job, &job.progress),
+    })
+    .expect("an event serialises");
     SseEvent::default()
         .event(if job.state.is_final() {
             "end"
         } else {
             "progress"
         })
-        .data(data.to_string())
+        .data(data)
 }
 
 /// The job's progress as Server-Sent Events: `progress` events (`run` of `runs` trainings
@@ -349,7 +376,7 @@ fn event_of(job: &Job) -> SseEvent {
     path = "/v1/jobs/{id}/events",
     params(("id" = String, Path, description = "The job's id")),
     responses(
-        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An event stream: each event is a JobEventFrame, its data a JobEvent", content_type = "text/event-stream", body = JobEventFrame),
         (status = 404, body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -360,46 +387,39 @@ async fn job_events(
     let changes = state.runner.subscribe();
     let first = state.runner.store().get(&id)?;
     let runner = state.runner.clone();
-    let done = first.state.is_final();
-    let head = futures_util::stream::once(futures_util::future::ready(Ok::<_, Infallible>(
-        event_of(&first),
-    )));
-    let rest = tokio_stream::wrappers::BroadcastStream::new(changes)
-        .filter_map(move |c| {
+    // The first event says where the job is; then one per change, and the stream ends right
+    // after the event that says it is over.
+    let stream = futures_util::stream::unfold(
+        (Some(first), changes, false),
+        move |(pending, mut changes, ended)| {
             let runner = runner.clone();
             let id = id.clone();
             async move {
-                match c {
-                    Ok(c) if c.id == id => runner.store().get(&id).ok(),
-                    // Lagged behind: send where the job is now.
-                    Err(_) => runner.store().get(&id).ok(),
-                    Ok(_) => None,
+                if ended {
+                    return None;
                 }
+                let job = match pending {
+                    Some(job) => job,
+                    None => loop {
+                        match changes.recv().await {
+                            Ok(c) if c.id == id => break runner.store().get(&id).ok()?,
+                            Ok(_) => {}
+                            // Lagged behind: say where the job is now.
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                                break runner.store().get(&id).ok()?;
+                            }
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                        }
+                    },
+                };
+                let over = job.state.is_final();
+                Some((Ok::<_, Infallible>(event_of(&job)), (None, changes, over)))
             }
-        })
-        .scan(done, |ended, job| {
-            let out = (!*ended).then(|| {
-                *ended = job.state.is_final();
-                Ok::<_, Infallible>(event_of(&job))
-            });
-            futures_util::future::ready(out)
-        });
-    let stream = head.chain(rest);
-    let stream: futures_util::stream::BoxStream<'static, Result<SseEvent, Infallible>> = if done {
-        head_only(stream)
-    } else {
-        stream.boxed()
-    };
+        },
+    );
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
-}
-
-/// Only the first event of a stream (for a job that is already over).
-fn head_only(
-    s: impl futures_util::Stream<Item = Result<SseEvent, Infallible>> + Send + 'static,
-) -> futures_util::stream::BoxStream<'static, Result<SseEvent, Infallible>> {
-    s.take(1).boxed()
 }
 
 /// The representation `Accept` asks for: CBOR, or JSON (the default).
@@ -508,7 +528,7 @@ async fn job_calldata(
 #[utoipa::path(
     get,
     path = "/v1/forges/{forge}/attestation",
-    params(("forge" = String, Path, description = "The Forge id (0x and 64 hex digits)")),
+    params(("forge" = String, Path, description = "The Forge id (0x and 64 hex digits)", pattern = "^0x[0-9a-fA-F]{64}$")),
     responses(
         (status = 200, description = "The bundle", content(
             (Object = "application/json"),
