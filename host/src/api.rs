@@ -445,17 +445,21 @@ fn wants_cbor(headers: &HeaderMap) -> Result<bool, Error> {
     })
 }
 
-fn bundle_response(cbor_wanted: bool, json: &str, cbor: &[u8]) -> Response {
+fn bundle_response(
+    cbor_wanted: bool,
+    json: axum::body::Bytes,
+    cbor: axum::body::Bytes,
+) -> Response {
     if cbor_wanted {
         (
             [(header::CONTENT_TYPE, "application/cbor")],
-            Body::from(cbor.to_vec()),
+            Body::from(cbor),
         )
             .into_response()
     } else {
         (
             [(header::CONTENT_TYPE, "application/json")],
-            Body::from(json.to_owned()),
+            Body::from(json),
         )
             .into_response()
     }
@@ -488,7 +492,7 @@ async fn job_bundle(
         .ok_or_else(|| Error::Absent {
             what: format!("job {id} has no bundle (yet)"),
         })?;
-    Ok(bundle_response(cbor_wanted, &json, &cbor))
+    Ok(bundle_response(cbor_wanted, json.into(), cbor.into()))
 }
 
 /// What a relayer submits to the Forge contract for a succeeded job.
@@ -555,7 +559,11 @@ async fn forge_attestation(
         .ok_or_else(|| Error::Absent {
             what: format!("no verified attestation for Forge {id}"),
         })?;
-    Ok(bundle_response(cbor_wanted, &latest.json, &latest.cbor))
+    Ok(bundle_response(
+        cbor_wanted,
+        latest.json.clone(),
+        latest.cbor.clone(),
+    ))
 }
 
 /// Liveness: the daemon answers.
@@ -645,6 +653,21 @@ async fn problems_only(req: Request, next: Next) -> Response {
     )
 }
 
+/// A request id: this process's random prefix and a counter (unique per process, and cheaper
+/// than a random draw per request).
+fn next_request_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let mut b = [0u8; 4];
+        aws_lc_rs::rand::fill(&mut b).expect("the system RNG works");
+        hex::encode(b)
+    });
+    format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 /// Request ids, latency metrics and a log line per request.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
@@ -654,9 +677,7 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .get::<MatchedPath>()
         .map_or("unmatched", |m| m.as_str())
         .to_owned();
-    let mut id = [0u8; 8];
-    aws_lc_rs::rand::fill(&mut id).expect("the system RNG works");
-    let request_id = hex::encode(id);
+    let request_id = next_request_id();
     let span = tracing::info_span!("request", request_id = %request_id, %method, %route);
     let mut response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
     let status = response.status().as_u16();

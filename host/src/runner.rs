@@ -36,10 +36,10 @@ pub struct Change {
 pub struct Latest {
     /// The job it came from.
     pub job: String,
-    /// The bundle, JSON.
-    pub json: String,
+    /// The bundle, JSON (shared by every answer without a copy).
+    pub json: axum::body::Bytes,
     /// The bundle, CBOR.
-    pub cbor: Vec<u8>,
+    pub cbor: axum::body::Bytes,
 }
 
 /// Where the runner keeps things, and how much it runs at once.
@@ -137,7 +137,11 @@ impl Runner {
         let Some((job, json, cbor)) = self.store.latest_verified(forge_id)? else {
             return Ok(None);
         };
-        let l = Arc::new(Latest { job, json, cbor });
+        let l = Arc::new(Latest {
+            job,
+            json: json.into(),
+            cbor: cbor.into(),
+        });
         self.latest
             .write()
             .expect("latest")
@@ -415,8 +419,8 @@ impl Runner {
                 job.forge_id.clone(),
                 Arc::new(Latest {
                     job: job.id.clone(),
-                    json,
-                    cbor,
+                    json: json.into(),
+                    cbor: cbor.into(),
                 }),
             );
         }

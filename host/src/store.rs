@@ -331,13 +331,18 @@ impl Store {
             .map(drop)
     }
 
-    /// Records progress.
+    /// Records progress. Not synced to disk at once (the store is synced at the job's end and
+    /// at every other change): progress lost to a power failure is only shown as older, and a
+    /// sync per finished training would sit on the job's critical path.
     pub fn set_progress(&self, id: &str, p: Progress) -> Result<(), Error> {
         self.with(|db| {
-            db.execute(
+            db.execute_batch("PRAGMA synchronous = NORMAL")?;
+            let updated = db.execute(
                 "UPDATE jobs SET progress_done = ?2, progress_total = ?3, progress_loss = ?4 WHERE id = ?1",
                 params![id, p.done, p.total, p.loss],
-            )
+            );
+            db.execute_batch("PRAGMA synchronous = FULL")?;
+            updated
         })
         .map(drop)
     }
