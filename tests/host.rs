@@ -815,3 +815,61 @@ fn the_api_keeps_to_its_openapi_description_under_schemathesis() {
         "every operation was tested: {out}"
     );
 }
+
+#[test]
+fn assay_host_run_takes_one_job_through_the_same_runner() {
+    let w = World::new(&[], 3);
+    // The job file beside its inputs: `run`'s paths are its folder's.
+    let job = w.example.join("inputs/job.json");
+    std::fs::copy(w.example.join("job.json"), &job).unwrap();
+    let out = w.path().join("bundle.json");
+    let run = |job: &Path| {
+        Command::new(bin("assay-host"))
+            .arg("run")
+            .arg(job)
+            .arg("--out")
+            .arg(&out)
+            .arg("--cbor")
+            .arg(w.path().join("bundle.cbor"))
+            .args(["--key-service", &w.ks.url, "--image"])
+            .arg(w.image())
+            .arg("--sim-chain")
+            .arg(sim_dir())
+            .arg("--enclave")
+            .arg(bin("assay-enclave"))
+            .output()
+            .unwrap()
+    };
+    let o = run(&job);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("succeeded"));
+    let bundle = Bundle::parse(&std::fs::read(&out).unwrap(), "run").unwrap();
+    assert_eq!(
+        Bundle::parse(
+            &std::fs::read(w.path().join("bundle.cbor")).unwrap(),
+            "cbor"
+        )
+        .unwrap(),
+        bundle
+    );
+    assert_eq!(bundle.result.scores.len(), 3);
+    // A job the key service did not approve: exit 1, the reason said, no bundle.
+    std::fs::remove_file(&out).unwrap();
+    let other = w.example.join("inputs/other.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&w.job("job.json")).unwrap();
+    v["forge"]["nonce"] = format!("0x{}", "05".repeat(32)).into();
+    std::fs::write(&other, v.to_string()).unwrap();
+    let o = run(&other);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not approved"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!out.exists());
+}

@@ -696,9 +696,14 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
 /// The largest request body accepted: a job file (the inputs are on the host, by path).
 pub const MAX_BODY: usize = 1 << 20;
 
+/// How long a request may take to be answered (an event stream's answer starts at once; its
+/// events then follow for as long as the job runs).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The router.
 pub fn router(state: AppState) -> axum::Router {
     use tower_http::limit::RequestBodyLimitLayer;
+    use tower_http::timeout::TimeoutLayer;
     axum::Router::new()
         .route("/v1/jobs", post(create_job).get(list_jobs))
         .route("/v1/jobs/{id}", get(get_job))
@@ -712,6 +717,10 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .layer(axum::middleware::from_fn(problems_only))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
