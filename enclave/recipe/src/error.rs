@@ -96,6 +96,12 @@ pub enum Error {
          {0}; set RAYON_NUM_THREADS yourself to skip this step"
     )]
     Exec(std::io::Error),
+    /// This CPU is outside what results are reproducible on ([`crate::cpu`]).
+    #[error(
+        "this CPU lacks {0}: results are reproducible only on x86-64-v3 CPUs (AVX2 and FMA, as \
+         every AMD CPU with SEV-SNP has), and its matmuls would round otherwise"
+    )]
+    Cpu(&'static str),
 }
 
 impl Error {
@@ -114,15 +120,16 @@ impl Error {
             Error::Diverged { .. } => "diverged",
             Error::Empty(_) => "empty",
             Error::Exec(_) => "exec",
+            Error::Cpu(_) => "cpu",
         }
     }
 
     /// The HTTP status an API answers with: 500 for what went wrong on this side (a file, the
-    /// tensor engine, the process), 422 for a training that diverged, 400 for inputs that
+    /// tensor engine, the process, the CPU), 422 for a training that diverged, 400 for inputs that
     /// cannot be used.
     pub fn http_status(&self) -> u16 {
         match self {
-            Error::Io { .. } | Error::Tensor(_) | Error::Exec(_) => 500,
+            Error::Io { .. } | Error::Tensor(_) | Error::Exec(_) | Error::Cpu(_) => 500,
             Error::Diverged { .. } => 422,
             _ => 400,
         }

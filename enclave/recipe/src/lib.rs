@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod cpu;
 pub mod data;
 mod error;
 pub mod eval;

@@ -52,6 +52,7 @@ fn mismatch(what: &'static str, expected: &str, found: String) -> Result<(), Err
 /// Checks `dir` against `recipe` and loads it. Each file is read once, and the bytes that are
 /// hashed are the bytes that are loaded ([`crate::files`]).
 pub fn load_pinned(recipe: &Recipe, dir: &Path, device: &Device) -> Result<Pinned, Error> {
+    crate::cpu::check()?;
     let files = ModelFiles::read(dir)?;
     if files.config()? != recipe.model.config {
         return Err(Error::Config {
