@@ -13,16 +13,15 @@ use std::process::{Command, Output};
 
 use alloy_primitives::{Address, B256};
 use assay_attestation::abi::AttestationReport;
-use assay_forge::job::{EvidenceSpec, JobSpec};
+use assay_forge::job::EvidenceSpec;
 use assay_forge::{Bundle, BundleVerifier, Pins};
 use assay_tests::forge::{CHAIN_ID, CONTRACT, FORGE_ID, NONCE, coordinator_key_file};
 use assay_tests::job::{Setup, jsonl};
-use assay_tests::key_service::{self, RunningKeyService};
+use assay_tests::key_service;
 use assay_tests::paths::bin;
-use assay_tests::scan::{files, needles, scan};
-use assay_tests::sim::{
-    SpProcess, launch_args, launch_measurement, sim_verifier, sim_verifier_for,
-};
+use assay_tests::scan::{needles, scan};
+use assay_tests::sim::{SpProcess, launch_args, sim_verifier, sim_verifier_for};
+use assay_tests::tee::Tee;
 
 fn enclave(args: &[&str]) -> Output {
     Command::new(bin("assay-enclave"))
@@ -41,88 +40,6 @@ fn succeeded(o: &Output) {
 
 fn read_bundle(path: &Path) -> Bundle {
     Bundle::parse(&std::fs::read(path).unwrap(), &path.display().to_string()).unwrap()
-}
-
-/// A TEE job on loopback: the simulated AMD-SP launched for it, a key service that approved
-/// it, its job file.
-struct Tee {
-    s: Setup,
-    job: JobSpec,
-    ks: RunningKeyService,
-    _sp: SpProcess,
-    file: std::path::PathBuf,
-}
-
-impl Tee {
-    /// The setup's TEE job with `nonce`, approved (with `also`) by a key service that expects the
-    /// launch's measurement.
-    fn start(s: Setup, nonce: B256, also: &[JobSpec]) -> Tee {
-        let job = s.job_with_nonce(true, nonce);
-        let mut approved = vec![job.clone()];
-        approved.extend_from_slice(also);
-        let ks = key_service::start(
-            &s.key,
-            &s.service_key,
-            &approved,
-            sim_verifier_for(launch_measurement()),
-        );
-        let sp = SpProcess::start(s.path(), Some(job.hash().0));
-        let run = s.run(
-            EvidenceSpec::Simulated {
-                socket: sp.socket.clone(),
-            },
-            Some(&ks.url),
-        );
-        let file = s.write_job(&job, &run, "job.toml");
-        Tee {
-            s,
-            job,
-            ks,
-            _sp: sp,
-            file,
-        }
-    }
-
-    fn run(&self, extra: &[&str]) -> Output {
-        let mut args = vec!["--job", self.file.to_str().unwrap()];
-        args.extend_from_slice(extra);
-        enclave(&args)
-    }
-
-    /// A verifier of this job's bundles, with every pin.
-    fn verifier(&self) -> BundleVerifier {
-        BundleVerifier {
-            nonce: Some(self.job.forge.nonce),
-            pins: Pins {
-                forge_id: Some(FORGE_ID),
-                chain_id: Some(CHAIN_ID),
-                contract: Some(CONTRACT),
-                job: Some(self.job.hash()),
-            },
-            ..BundleVerifier::new(sim_verifier_for(launch_measurement()))
-        }
-    }
-
-    /// Scans everything that left the enclave: its output, the key requests, every file in
-    /// the folder but the encrypted holdout.
-    fn scan(&self, o: &Output) {
-        let needles = needles(&self.s);
-        scan("stdout", &o.stdout, &needles);
-        scan("stderr", &o.stderr, &needles);
-        for (i, body) in self.ks.requests.lock().unwrap().iter().enumerate() {
-            scan(&format!("request {i}"), body, &needles);
-        }
-        for f in files(self.s.path())
-            .iter()
-            .filter(|f| !f.ends_with("holdout.enc") && !f.ends_with("sp.sock"))
-        {
-            scan(
-                &f.display().to_string(),
-                &std::fs::read(f).unwrap(),
-                &needles,
-            );
-        }
-    }
 }
 
 /// The older command line of a job (no job file), with the files in `d`.

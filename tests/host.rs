@@ -214,6 +214,7 @@ fn a_job_through_the_daemon_end_to_end_leaks_nothing() {
         "application/json",
     );
     assert_eq!(Bundle::parse(&latest.body, "latest").unwrap(), bundle);
+    let latest_body = latest.body.clone();
     answers.extend([calldata.body, latest.body, record.body]);
     // A relayer fetches and verifies it, with the same verifier as `assay verify attestation`.
     let relay = |nonce: &str| {
@@ -249,6 +250,27 @@ fn a_job_through_the_daemon_end_to_end_leaks_nothing() {
         String::from_utf8_lossy(&o.stdout)
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("no calldata"));
+    // An auditor given the data and the holdout's key reruns the job and gets every number of
+    // the daemon's bundle, bit for bit.
+    let fetched = w.dir.path().join("fetched.json");
+    std::fs::write(&fetched, &latest_body).unwrap();
+    let o = Command::new(bin("assay"))
+        .arg("replay")
+        .arg(&fetched)
+        .arg("--data")
+        .arg(w.example.join("inputs"))
+        .arg("--holdout-key")
+        .arg(w.example.join("key-service/holdout.key"))
+        .arg("--reference")
+        .arg(w.example.join("key-service/enclave-reference.toml"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("values equal the bundle's, bit for bit"),
+        "{err}"
+    );
     // Nothing the daemon kept, logged or answered holds the holdout or its key.
     let needles = needles(&w.example);
     for f in files_below(&data) {

@@ -13,6 +13,7 @@ mod kds;
 mod keys;
 mod measure;
 mod recipe;
+mod replay;
 mod sim;
 mod verify;
 
@@ -46,6 +47,9 @@ enum Command {
     Measure(Box<measure::MeasureArgs>),
     /// Leave-one-out scores and shares of contributions, with a pinned recipe.
     Attribute(Box<attribute::AttributeArgs>),
+    /// Rerun a bundle's job on its data with the enclave's code path and compare every number
+    /// with the bundle, bit for bit.
+    Replay(Box<replay::ReplayArgs>),
     /// The pinned recipe: check a recipe file, run its fine-tune and eval.
     #[command(subcommand)]
     Recipe(recipe::RecipeCommand),
@@ -118,7 +122,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Command::Recipe(recipe::RecipeCommand::Train(_)) | Command::Attribute(_)
+        Command::Recipe(recipe::RecipeCommand::Train(_))
+            | Command::Attribute(_)
+            | Command::Replay(_)
     ) {
         // Training: candle's own threads off, Assay's shard threads on (see
         // `assay_recipe::threads`). Returns only if the variable is set or exec failed.
@@ -137,6 +143,7 @@ fn main() -> ExitCode {
         Command::Measure(args) => Ok(measure::run(&args)),
         Command::Recipe(cmd) => recipe::run(cmd),
         Command::Attribute(args) => attribute::run(&args),
+        Command::Replay(args) => replay::run(&args),
         Command::SimSp(args) => sim::run(&args),
     };
     match result {

@@ -7,7 +7,8 @@
 //! - [`host`]: the host daemon and a key service as processes, and the daemon's API client;
 //! - [`job`]: a whole Forge job on a tiny model (recipe, contributions, encrypted holdout);
 //! - [`key_service`]: a key service on loopback that records what it is sent;
-//! - [`scan`]: searching outputs for the holdout's plaintext and key.
+//! - [`scan`]: searching outputs for the holdout's plaintext and key;
+//! - [`tee`]: a TEE job on loopback (simulated AMD-SP, key service, job file).
 
 pub mod forge;
 pub mod host;
@@ -16,3 +17,4 @@ pub mod key_service;
 pub mod paths;
 pub mod scan;
 pub mod sim;
+pub mod tee;

@@ -10,6 +10,11 @@
 //! and the run are in every entry's aad, so an entry of another job, another run or a changed
 //! one does not open. Such entries are refused and their runs computed again. Nothing on disk
 //! is a fingerprint of the holdout: without the key an entry is random bytes.
+//!
+//! An auditor's replay ([`crate::replay`]) keeps its own journal under the label
+//! `assay-replay-journal/1` instead, so that a replay pointed at the enclave's journal by
+//! mistake refuses its entries and computes every run again rather than echoing the enclave's
+//! metrics back.
 
 use std::path::{Path, PathBuf};
 
@@ -17,13 +22,16 @@ use alloy_primitives::B256;
 use assay_attribution::engine::{Journal, Loaded};
 use assay_keys::{DataKey, SealingKey};
 
-/// The label of the journal's key derivation and of every entry's aad.
+/// The label of the enclave's journal: its key derivation and every entry's aad.
 const LABEL: &[u8] = b"assay-journal/1";
+/// The label of a replay's journal.
+const REPLAY_LABEL: &[u8] = b"assay-replay-journal/1";
 
 /// A sealed journal in a folder. See the module documentation.
 #[derive(Debug)]
 pub struct SealedJournal {
     dir: PathBuf,
+    label: &'static [u8],
     job: B256,
     key: SealingKey,
 }
@@ -32,14 +40,29 @@ impl SealedJournal {
     /// The journal in `dir` (made if absent) of the job `job`, sealed under a key derived from
     /// the holdout's data key.
     pub fn open(dir: &Path, data_key: &DataKey, job: B256) -> Result<Self, crate::Error> {
+        Self::open_labelled(dir, LABEL, data_key, job)
+    }
+
+    /// A replay's journal in `dir`: as [`SealedJournal::open`], under the replay's label.
+    pub fn open_replay(dir: &Path, data_key: &DataKey, job: B256) -> Result<Self, crate::Error> {
+        Self::open_labelled(dir, REPLAY_LABEL, data_key, job)
+    }
+
+    fn open_labelled(
+        dir: &Path,
+        label: &'static [u8],
+        data_key: &DataKey,
+        job: B256,
+    ) -> Result<Self, crate::Error> {
         std::fs::create_dir_all(dir).map_err(|source| crate::Error::Io {
             path: dir.display().to_string(),
             source,
         })?;
         Ok(SealedJournal {
             dir: dir.to_owned(),
+            label,
             job,
-            key: data_key.derive(LABEL, job.as_slice()),
+            key: data_key.derive(label, job.as_slice()),
         })
     }
 
@@ -48,8 +71,8 @@ impl SealedJournal {
     }
 
     fn aad(&self, run: usize, excluded: &[usize]) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(LABEL.len() + 32 + 16 + 8 * excluded.len());
-        aad.extend_from_slice(LABEL);
+        let mut aad = Vec::with_capacity(self.label.len() + 32 + 16 + 8 * excluded.len());
+        aad.extend_from_slice(self.label);
         aad.extend_from_slice(self.job.as_slice());
         aad.extend_from_slice(&(run as u64).to_le_bytes());
         aad.extend_from_slice(&(excluded.len() as u64).to_le_bytes());
@@ -110,6 +133,12 @@ mod tests {
         assert_eq!(other_job.load(1, &[0]), Loaded::Refused);
         let other_key = SealedJournal::open(dir.path(), &DataKey::generate(), job).unwrap();
         assert_eq!(other_key.load(1, &[0]), Loaded::Refused);
+        // A replay's journal does not take the enclave's entries, nor the enclave a replay's.
+        let replay = SealedJournal::open_replay(dir.path(), &key, job).unwrap();
+        assert_eq!(replay.load(1, &[0]), Loaded::Refused);
+        replay.store(3, &[2], 4.5).unwrap();
+        assert_eq!(replay.load(3, &[2]), Loaded::Found(4.5));
+        assert_eq!(j.load(3, &[2]), Loaded::Refused);
         // Another run's entry put in its place (reordered): refused.
         std::fs::copy(
             dir.path().join("run-000002.sealed"),

@@ -6,7 +6,8 @@
 //! - [`evidence`]: the `snp`, `simulated` and `none` evidence providers;
 //! - [`evaluate`]: attribution → EvalResult, its checks before key release;
 //! - [`journal`]: the sealed journal of finished runs;
-//! - [`job`]: the whole flow, from an approved JobSpec and the host's inputs to the bundle.
+//! - [`job`]: the whole flow, from an approved JobSpec and the host's inputs to the bundle;
+//! - [`replay`]: an auditor reruns a bundle's job and compares it bit for bit.
 
 #![forbid(unsafe_code)]
 
@@ -16,5 +17,6 @@ pub mod evidence;
 pub mod identity;
 pub mod job;
 pub mod journal;
+pub mod replay;
 
 pub use error::Error;
