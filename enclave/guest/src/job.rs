@@ -36,7 +36,7 @@ use assay_recipe::threads::Threads;
 
 use crate::Error;
 use crate::evaluate::{
-    Binding, ContributionSet, Settings, parse_contributions, parse_holdout, prepare,
+    Binding, ContributionSet, Prepared, Settings, parse_contributions, parse_holdout, prepare,
 };
 use crate::evidence::channel::SpChannel;
 use crate::evidence::none::NoTee;
@@ -330,6 +330,44 @@ pub struct Finished {
     pub journal: JournalUse,
 }
 
+/// Prepares `job`'s attribution under its own rules (threshold, compute share, providers) and
+/// checks that the contributions make the data_root the job pins: what the enclave and a
+/// replay do alike before any holdout is touched.
+pub(crate) fn prepare_job(
+    job: &JobSpec,
+    recipe: Recipe,
+    model: PathBuf,
+    contributions: &[Example],
+    workers: usize,
+    threads: Threads,
+) -> Result<Prepared, Error> {
+    let rules = &job.attribution;
+    let prepared = prepare(
+        Settings {
+            recipe,
+            model,
+            workers,
+            threads,
+            threshold: rules.threshold as usize,
+            compute_bps: rules.compute_bps,
+            providers: rules
+                .providers
+                .iter()
+                .map(|p| (p.address, p.units))
+                .collect(),
+        },
+        contributions,
+    )?;
+    if prepared.data_root() != job.contributions.data_root {
+        return Err(Error::Usage(format!(
+            "the contributions' data_root is {}, but the job pins {}",
+            prepared.data_root(),
+            job.contributions.data_root
+        )));
+    }
+    Ok(prepared)
+}
+
 /// Runs `job` on `inputs` (from [`read_inputs`]), reporting progress as `(finished, total)`
 /// trainings, and returns the bundle.
 pub fn run(
@@ -346,30 +384,14 @@ pub fn run(
             "this job's holdout key is released by a key service after attestation (key_release), and evidence none has no TEE to attest".into(),
         ));
     }
-    let rules = &job.attribution;
-    let prepared = prepare(
-        Settings {
-            recipe: inputs.recipe,
-            model: inputs.model,
-            workers: launch.workers,
-            threads: launch.threads,
-            threshold: rules.threshold as usize,
-            compute_bps: rules.compute_bps,
-            providers: rules
-                .providers
-                .iter()
-                .map(|p| (p.address, p.units))
-                .collect(),
-        },
+    let prepared = prepare_job(
+        job,
+        inputs.recipe,
+        inputs.model,
         &inputs.contributions,
+        launch.workers,
+        launch.threads,
     )?;
-    if prepared.data_root() != job.contributions.data_root {
-        return Err(Error::Usage(format!(
-            "the contributions' data_root is {}, but the job pins {}",
-            prepared.data_root(),
-            job.contributions.data_root
-        )));
-    }
     let (signer, release_key, data_key, measurement) = match (key, tee) {
         (HoldoutKey::Release { url }, true) => {
             let (signer, release_key, data_key, measurement) = release(job, &url, provider)?;

@@ -16,8 +16,8 @@ use assay_keys::DataKey;
 use assay_recipe::threads::Threads;
 
 use crate::Error;
-use crate::evaluate::{Binding, Settings, parse_holdout, prepare};
-use crate::job::{Files, read_inputs};
+use crate::evaluate::{Binding, parse_holdout};
+use crate::job::{Files, prepare_job, read_inputs};
 use crate::journal::SealedJournal;
 
 /// Where an auditor keeps a job's data: `recipe.toml`, `model/`, `contributions.jsonl` and the
@@ -201,22 +201,13 @@ pub fn replay(
         )));
     }
     let inputs = read_inputs(job, files)?;
-    let rules = &job.attribution;
-    let prepared = prepare(
-        Settings {
-            recipe: inputs.recipe,
-            model: inputs.model,
-            workers: rerun.workers,
-            threads: rerun.threads,
-            threshold: rules.threshold as usize,
-            compute_bps: rules.compute_bps,
-            providers: rules
-                .providers
-                .iter()
-                .map(|p| (p.address, p.units))
-                .collect(),
-        },
+    let prepared = prepare_job(
+        job,
+        inputs.recipe,
+        inputs.model,
         &inputs.contributions,
+        rerun.workers,
+        rerun.threads,
     )?;
     let journal = rerun
         .journal
