@@ -17,7 +17,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY . .
 ENV CARGO_TERM_COLOR=never
 RUN cargo build --release --locked -p assay-cli -p assay-host -p assay-enclave \
- && install -D -m 0755 -t /out target/release/assay target/release/assay-host target/release/assay-enclave
+ && install -D -m 0755 -t /out target/release/assay target/release/assay-train target/release/assay-host target/release/assay-enclave
 
 FROM ${RUNTIME_IMAGE} AS runtime
 # CA roots for AMD's KDS and for relayers' HTTPS; curl for the health check. Not pinned to

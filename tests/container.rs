@@ -32,6 +32,8 @@ fn the_dockerfile_passes_hadolint() {
     let text = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
     for needed in [
         "cargo build --release --locked -p assay-cli -p assay-host -p assay-enclave",
+        // `assay` hands its training commands to the `assay-train` beside it.
+        "target/release/assay target/release/assay-train ",
         "USER 10001",
         "HEALTHCHECK",
         "ca-certificates",
@@ -60,7 +62,7 @@ fn the_image_builds_and_its_binaries_start() {
         "{out}{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    for prog in ["assay ", "assay-host ", "assay-enclave "] {
+    for prog in ["assay ", "assay-train ", "assay-host ", "assay-enclave "] {
         assert!(out.contains(prog), "{prog}: {out}");
     }
 }

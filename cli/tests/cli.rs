@@ -437,3 +437,72 @@ fn reference_values_restrict_the_measurement() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("/nonexistent.ref"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_training_command_without_assay_train_beside_names_the_missing_binary() {
+    // `assay` alone in a folder: a command that does not train still runs, a training one is
+    // refused with the path it looked for, and no training starts.
+    let dir = tempfile::tempdir().unwrap();
+    let lone = dir.path().join("assay");
+    // A hard link where it can be (a copy's write handle, inherited by a process another test
+    // forks meanwhile, makes exec fail with "text file busy").
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_assay"), &lone).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_assay"), &lone).unwrap();
+    }
+    let run = |args: &[&str]| {
+        for _ in 0..100 {
+            match Command::new(&lone).args(args).output() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                o => return o.unwrap(),
+            }
+        }
+        panic!("{} stayed busy", lone.display())
+    };
+    let o = run(&["kds", "--help"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&["recipe", "check", "recipe.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    let missing = dir.path().join("assay-train");
+    assert!(
+        err.contains(&format!("{} is missing", missing.display()))
+            && err.contains("cargo install --path cli"),
+        "{err}"
+    );
+}
+
+#[test]
+fn assay_train_refuses_the_commands_that_do_not_train() {
+    let o = Command::new(env!("CARGO_BIN_EXE_assay-train"))
+        .args(["kds", "urls", "report.bin"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("assay-train runs only `assay recipe`, `assay attribute` and `assay replay`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_training_command_runs_through_assay_train() {
+    // `assay recipe check` (a training command: the recipe is assay-train's) gives the same
+    // answer as `assay-train recipe check`; a malformed command line is `assay`'s own error.
+    let args = ["recipe", "check", "/nonexistent/recipe.toml"];
+    let via_assay = assay(&args);
+    let direct = Command::new(env!("CARGO_BIN_EXE_assay-train"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(via_assay.status.code(), Some(1));
+    assert_eq!(direct.status.code(), Some(1));
+    assert!(stderr(&via_assay).contains("/nonexistent/recipe.toml"));
+    assert_eq!(stderr(&via_assay), stderr(&direct));
+    let o = assay(&["recipe", "check"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("Usage: assay recipe check <FILE>"), "{err}");
+}

@@ -103,8 +103,8 @@ fn a_thread_count_of_zero_is_refused() {
 
 #[test]
 fn trainings_run_with_candle_single_threaded_in_the_same_process() {
-    // `assay` replaces itself (exec: same pid) with RAYON_NUM_THREADS=1 set; the running
-    // process's environment shows it.
+    // `assay` replaces itself (exec: same pid) with `assay-train`, RAYON_NUM_THREADS=1 set;
+    // the running process's environment and program show it.
     let dir = tempfile::tempdir().unwrap();
     example(dir.path());
     let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
@@ -116,11 +116,13 @@ fn trainings_run_with_candle_single_threaded_in_the_same_process() {
     let environ = format!("/proc/{}/environ", child.id());
     let mut seen = false;
     while child.try_wait().unwrap().is_none() {
-        if let Ok(env) = std::fs::read(&environ) {
-            if env.split(|b| *b == 0).any(|v| v == b"RAYON_NUM_THREADS=1") {
-                seen = true;
-                break;
-            }
+        if let Ok(env) = std::fs::read(&environ)
+            && env.split(|b| *b == 0).any(|v| v == b"RAYON_NUM_THREADS=1")
+        {
+            let exe = std::fs::read_link(format!("/proc/{}/exe", child.id())).unwrap();
+            assert_eq!(exe, Path::new(env!("CARGO_BIN_EXE_assay-train")));
+            seen = true;
+            break;
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
     }

@@ -106,10 +106,20 @@ pub fn candle_single_threaded_command() -> Result<Option<std::process::Command>,
     if std::env::var_os(CANDLE_THREADS_VAR).is_some() {
         return Ok(None);
     }
-    let mut cmd = std::process::Command::new(std::env::current_exe().map_err(Error::Exec)?);
-    cmd.args(std::env::args_os().skip(1))
-        .env(CANDLE_THREADS_VAR, "1");
-    Ok(Some(cmd))
+    let exe = std::env::current_exe().map_err(Error::Exec)?;
+    Ok(Some(candle_single_threaded(&exe)))
+}
+
+/// The command that runs `program` with this process's arguments and candle's CPU kernels
+/// single-threaded: [`CANDLE_THREADS_VAR`] = 1 unless already set (an explicit choice is kept).
+/// For a binary that hands its arguments to another (`assay` to `assay-train`).
+pub fn candle_single_threaded(program: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(std::env::args_os().skip(1));
+    if std::env::var_os(CANDLE_THREADS_VAR).is_none() {
+        cmd.env(CANDLE_THREADS_VAR, "1");
+    }
+    cmd
 }
 
 #[cfg(test)]
