@@ -121,6 +121,7 @@ impl Bundle {
         let bundle: Bundle = if json {
             serde_json::from_slice(bytes).map_err(|e| bad(format!("JSON: {e}")))?
         } else {
+            crate::cbor::check_bounds(bytes).map_err(|e| bad(format!("CBOR: {e}")))?;
             let mut rest = bytes;
             let bundle = ciborium::from_reader(&mut rest).map_err(|e| bad(format!("CBOR: {e}")))?;
             if !rest.is_empty() {

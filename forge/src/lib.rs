@@ -8,7 +8,7 @@
 //! - [`merkle`]: `data_root`, the contribution set's OpenZeppelin-compatible Merkle root;
 //! - [`eip712`]: typed-data hashing and the Solidity ABI types;
 //! - [`binding`]: REPORT_DATA layouts and `code_hash`;
-//! - [`format`]: the bundle in JSON and CBOR;
+//! - [`format`]: the bundle in JSON and CBOR (CBOR's declared lengths bounded before serde reads it);
 //! - [`policy`]: what a relying party accepts beyond the SNP policy (`allow_no_tee`);
 //! - [`check`]: every check an auditor runs;
 //! - [`job`]: the JobSpec, the job a Forge approves (and the host's run settings beside it).
@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod binding;
+mod cbor;
 pub mod check;
 pub mod eip712;
 mod error;
