@@ -1,0 +1,281 @@
+//! Every fuzz target's corpus and every crash input it ever found, replayed on stable through
+//! the very checks the targets run (each crate's `fuzz/checks.rs`): CI checks them without
+//! nightly or libFuzzer. Corpora sit in `<crate>/fuzz/corpus/<target>/`, crash inputs (kept as
+//! regression tests) in `<crate>/fuzz/regressions/<target>/`; `scripts/fuzz` fills both.
+//!
+//! The seeds a campaign starts from are made here too (`valid_inputs_pass_their_checks`): real
+//! reports and certificates from `../shared/vectors/snp`, and the kit's bundles, jobs, holdout
+//! and key-release messages. Each must parse, so no check passes by rejecting everything;
+//! with `ASSAY_FUZZ_SEEDS=1` (`scripts/fuzz seeds`) they are written into the corpora.
+
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::Address;
+use assay_attestation::abi::{CertificateKind, TableEntry, build_cert_table};
+use assay_enclave::evidence::none::NoTee;
+use assay_enclave::identity::Signer;
+use assay_forge::Bundle;
+use assay_forge::job::{JobFile, JobSpec, RunSpec};
+use assay_keys::holdout;
+use assay_keys::protocol::{KeyRequest, KeyResponse};
+use assay_keys::wrap::WrappedKey;
+use assay_tests::forge::{coordinator_key_file, sample_bundle, sample_job};
+use assay_tests::job::{holdout as holdout_examples, jsonl};
+use assay_tests::paths::repo;
+use assay_tests::sim::{InProcessSp, MEASUREMENT};
+
+#[path = "../attestation/fuzz/checks.rs"]
+mod attestation;
+#[path = "../forge/fuzz/checks.rs"]
+mod forge;
+#[path = "../keys/fuzz/checks.rs"]
+mod keys;
+
+/// Runs `check` on every file in `dir` (none when it does not exist); how many it ran.
+fn replay_dir(dir: &Path, check: fn(&[u8])) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        let outcome = std::panic::catch_unwind(|| check(&data));
+        assert!(
+            outcome.is_ok(),
+            "{} fails its target's check",
+            path.display()
+        );
+        n += 1;
+    }
+    n
+}
+
+fn replay(krate: &str, targets: &[attestation::Target]) {
+    let fuzz = repo().join(krate).join("fuzz");
+    for (target, check) in targets {
+        assert!(
+            fuzz.join("fuzz_targets")
+                .join(format!("{target}.rs"))
+                .is_file(),
+            "{krate}/fuzz has no target {target}"
+        );
+        let seeds = replay_dir(&fuzz.join("corpus").join(target), *check);
+        assert!(seeds > 0, "{krate}/fuzz/corpus/{target} holds no input");
+        let crashes = replay_dir(&fuzz.join("regressions").join(target), *check);
+        eprintln!("{krate} {target}: {seeds} corpus inputs, {crashes} regression inputs");
+    }
+}
+
+#[test]
+fn attestation_corpora_pass_their_checks() {
+    replay("attestation", attestation::TARGETS);
+}
+
+#[test]
+fn forge_corpora_pass_their_checks() {
+    replay("forge", forge::TARGETS);
+}
+
+#[test]
+fn keys_corpora_pass_their_checks() {
+    replay("keys", keys::TARGETS);
+}
+
+/// Every target a fuzz crate declares is replayed here, and every replayed target exists.
+#[test]
+fn every_fuzz_target_is_replayed() {
+    for (krate, targets) in [
+        ("attestation", attestation::TARGETS),
+        ("forge", forge::TARGETS),
+        ("keys", keys::TARGETS),
+    ] {
+        let dir = repo().join(krate).join("fuzz/fuzz_targets");
+        let mut declared: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| {
+                let name = e.unwrap().file_name().into_string().unwrap();
+                name.strip_suffix(".rs").unwrap().to_owned()
+            })
+            .collect();
+        declared.sort();
+        let mut replayed: Vec<String> = targets.iter().map(|(t, _)| t.to_string()).collect();
+        replayed.sort();
+        assert_eq!(declared, replayed, "{krate}/fuzz");
+    }
+}
+
+/// Files under `dir` (recursively) whose name ends in one of `exts`.
+fn files_under(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if exts.iter().any(|e| path.to_string_lossy().ends_with(e)) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Valid inputs of each target, by crate and target.
+fn valid_inputs() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    let mut out = Vec::new();
+    let vectors = repo().join("../shared/vectors/snp");
+    for report in files_under(&vectors, &[".bin"]) {
+        let bytes = std::fs::read(&report).unwrap();
+        if assay_attestation::abi::extract_report(&bytes).is_ok() {
+            out.push(("attestation", "parse_report", bytes));
+        }
+    }
+    // Certificates and CRLs (the folders also hold keys and other PEM files: not seeds here).
+    for cert in files_under(&vectors, &[".pem", ".der"]) {
+        let bytes = std::fs::read(cert).unwrap();
+        if accepted("parse_certificates", &bytes) {
+            out.push(("attestation", "parse_certificates", bytes));
+        }
+    }
+    let job = sample_job(true, 3);
+    let sp = InProcessSp::launched(MEASUREMENT, job.hash());
+    let report = sp.report([0x11; 64]);
+    out.push(("attestation", "parse_report", report.clone()));
+    let certificates = sp.certificates();
+    let kinds = [
+        CertificateKind::Vcek,
+        CertificateKind::Ask,
+        CertificateKind::Ark,
+    ];
+    let entries: Vec<TableEntry> = certificates
+        .iter()
+        .zip(kinds)
+        .map(|(der, kind)| TableEntry {
+            kind,
+            der: der.clone(),
+        })
+        .collect();
+    out.push((
+        "attestation",
+        "parse_cert_table",
+        build_cert_table(&entries),
+    ));
+    out.push((
+        "attestation",
+        "parse_cert_table",
+        build_cert_table(&entries[..1]),
+    ));
+    for der in &certificates {
+        out.push(("attestation", "parse_certificates", der.clone()));
+    }
+
+    let tee = sample_bundle(
+        true,
+        MEASUREMENT,
+        &[0.25, -0.5, 0.125],
+        &sp,
+        &Signer::generate(),
+        [0x42; 32],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = Signer::load(&coordinator_key_file(dir.path())).unwrap();
+    let none = sample_bundle(false, [0; 48], &[0.2, -0.1], &NoTee, &coordinator, [0; 32]);
+    for bundle in [&tee, &none] {
+        out.push(("forge", "parse_bundle", bundle.to_json().into_bytes()));
+        out.push(("forge", "parse_bundle", bundle.to_cbor()));
+    }
+    for spec in [&job, &sample_job(false, 2)] {
+        out.push(("forge", "parse_jobspec", spec.canonical_bytes()));
+        let file = JobFile {
+            job: spec.clone(),
+            run: RunSpec::default(),
+        };
+        out.push(("forge", "parse_jobspec", file.to_toml().into_bytes()));
+    }
+
+    // One chunk, and several (the smallest chunk size over a longer holdout).
+    let one = jsonl(&holdout_examples(), false);
+    for plaintext in [one.clone(), one.repeat(1 + 2048 / one.len().max(1))] {
+        let file = holdout::encrypt(plaintext.as_bytes(), &keys::fuzz_key(), 1024).unwrap();
+        out.push(("keys", "holdout_container", file));
+    }
+    let request = KeyRequest {
+        resource: "holdout".into(),
+        job,
+        nonce: [0x33; 32],
+        enclave: Address::repeat_byte(0x44),
+        x25519: [0x55; 32],
+        report,
+        certificates: certificates.iter().map(hex::encode).collect(),
+    };
+    out.push((
+        "keys",
+        "key_release_messages",
+        serde_json::to_vec(&request).unwrap(),
+    ));
+    let response = KeyResponse {
+        resource: "holdout".into(),
+        wrapped: WrappedKey {
+            encapsulated_key: vec![0x66; 32],
+            ciphertext: vec![0x77; 48],
+        },
+    };
+    out.push((
+        "keys",
+        "key_release_messages",
+        serde_json::to_vec(&response).unwrap(),
+    ));
+    out
+}
+
+/// Whether `data` is accepted by the parser `target` checks (the checks themselves only assert
+/// what holds for an accepted input).
+fn accepted(target: &str, data: &[u8]) -> bool {
+    use assay_attestation::abi::{AttestationReport, extract_report, parse_cert_table};
+    match target {
+        "parse_report" => extract_report(data)
+            .is_ok_and(|(inner, _)| AttestationReport::from_bytes(inner).is_ok()),
+        "parse_certificates" => {
+            assay_attestation::verify::parse_certificates(data, "seed").is_ok()
+                || assay_attestation::verify::Crl::from_bytes(data, "seed").is_ok()
+        }
+        "parse_cert_table" => parse_cert_table(data).is_ok(),
+        "parse_bundle" => Bundle::parse(data, "seed").is_ok(),
+        "parse_jobspec" => std::str::from_utf8(data)
+            .is_ok_and(|t| JobSpec::parse(t, "seed").is_ok() || JobFile::parse(t, "seed").is_ok()),
+        "holdout_container" => holdout::decrypt(data, &keys::fuzz_key()).is_ok(),
+        "key_release_messages" => {
+            serde_json::from_slice::<KeyRequest>(data).is_ok()
+                || serde_json::from_slice::<KeyResponse>(data).is_ok()
+        }
+        other => panic!("no seeds for {other}"),
+    }
+}
+
+#[test]
+fn valid_inputs_pass_their_checks() {
+    let write = std::env::var_os("ASSAY_FUZZ_SEEDS").is_some();
+    let all = [attestation::TARGETS, forge::TARGETS, keys::TARGETS].concat();
+    let mut seeded = std::collections::BTreeSet::new();
+    for (i, (krate, target, data)) in valid_inputs().into_iter().enumerate() {
+        assert!(
+            accepted(target, &data),
+            "valid input {i} of {target} is refused: {}",
+            hex::encode(&data[..data.len().min(32)])
+        );
+        let check = all.iter().find(|(t, _)| *t == target).unwrap().1;
+        check(&data);
+        seeded.insert(target);
+        if write {
+            let dir = repo().join(krate).join("fuzz/corpus").join(target);
+            std::fs::create_dir_all(&dir).unwrap();
+            let name = hex::encode(assay_forge::job::sha256(&data));
+            std::fs::write(dir.join(name), &data).unwrap();
+        }
+    }
+    let every: std::collections::BTreeSet<_> = all.iter().map(|(t, _)| *t).collect();
+    assert_eq!(seeded, every, "every target has valid inputs");
+}
