@@ -14,8 +14,7 @@ use alloy_primitives::Address;
 use assay_attestation::abi::{CertificateKind, TableEntry, build_cert_table};
 use assay_enclave::evidence::none::NoTee;
 use assay_enclave::identity::Signer;
-use assay_forge::Bundle;
-use assay_forge::job::{JobFile, JobSpec, RunSpec};
+use assay_forge::job::{JobFile, RunSpec};
 use assay_keys::holdout;
 use assay_keys::protocol::{KeyRequest, KeyResponse};
 use assay_keys::wrap::WrappedKey;
@@ -32,7 +31,7 @@ mod forge;
 mod keys;
 
 /// Runs `check` on every file in `dir` (none when it does not exist); how many it ran.
-fn replay_dir(dir: &Path, check: fn(&[u8])) -> usize {
+fn replay_dir(dir: &Path, check: fn(&[u8]) -> bool) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -105,20 +104,12 @@ fn every_fuzz_target_is_replayed() {
     }
 }
 
-/// Files under `dir` (recursively) whose name ends in one of `exts`.
+/// Files under `dir` (recursively) whose name ends in one of `exts`, in order.
 fn files_under(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if exts.iter().any(|e| path.to_string_lossy().ends_with(e)) {
-                out.push(path);
-            }
-        }
-    }
+    let mut out: Vec<PathBuf> = assay_tests::scan::files(dir)
+        .into_iter()
+        .filter(|p| exts.iter().any(|e| p.to_string_lossy().ends_with(e)))
+        .collect();
     out.sort();
     out
 }
@@ -136,7 +127,7 @@ fn valid_inputs() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     // Certificates and CRLs (the folders also hold keys and other PEM files: not seeds here).
     for cert in files_under(&vectors, &[".pem", ".der"]) {
         let bytes = std::fs::read(cert).unwrap();
-        if accepted("parse_certificates", &bytes) {
+        if attestation::parse_certificates_and_crls(&bytes) {
             out.push(("attestation", "parse_certificates", bytes));
         }
     }
@@ -231,43 +222,18 @@ fn valid_inputs() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     out
 }
 
-/// Whether `data` is accepted by the parser `target` checks (the checks themselves only assert
-/// what holds for an accepted input).
-fn accepted(target: &str, data: &[u8]) -> bool {
-    use assay_attestation::abi::{AttestationReport, extract_report, parse_cert_table};
-    match target {
-        "parse_report" => extract_report(data)
-            .is_ok_and(|(inner, _)| AttestationReport::from_bytes(inner).is_ok()),
-        "parse_certificates" => {
-            assay_attestation::verify::parse_certificates(data, "seed").is_ok()
-                || assay_attestation::verify::Crl::from_bytes(data, "seed").is_ok()
-        }
-        "parse_cert_table" => parse_cert_table(data).is_ok(),
-        "parse_bundle" => Bundle::parse(data, "seed").is_ok(),
-        "parse_jobspec" => std::str::from_utf8(data)
-            .is_ok_and(|t| JobSpec::parse(t, "seed").is_ok() || JobFile::parse(t, "seed").is_ok()),
-        "holdout_container" => holdout::decrypt(data, &keys::fuzz_key()).is_ok(),
-        "key_release_messages" => {
-            serde_json::from_slice::<KeyRequest>(data).is_ok()
-                || serde_json::from_slice::<KeyResponse>(data).is_ok()
-        }
-        other => panic!("no seeds for {other}"),
-    }
-}
-
 #[test]
 fn valid_inputs_pass_their_checks() {
     let write = std::env::var_os("ASSAY_FUZZ_SEEDS").is_some();
     let all = [attestation::TARGETS, forge::TARGETS, keys::TARGETS].concat();
     let mut seeded = std::collections::BTreeSet::new();
     for (i, (krate, target, data)) in valid_inputs().into_iter().enumerate() {
+        let check = all.iter().find(|(t, _)| *t == target).unwrap().1;
         assert!(
-            accepted(target, &data),
+            check(&data),
             "valid input {i} of {target} is refused: {}",
             hex::encode(&data[..data.len().min(32)])
         );
-        let check = all.iter().find(|(t, _)| *t == target).unwrap().1;
-        check(&data);
         seeded.insert(target);
         if write {
             let dir = repo().join(krate).join("fuzz/corpus").join(target);

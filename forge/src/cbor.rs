@@ -36,14 +36,9 @@ pub fn check_bounds(bytes: &[u8]) -> Result<(), String> {
             .pull()
             .map_err(|e| format!("byte {at}: not a CBOR item ({e:?})"))?;
         let left = (bytes.len() - decoder.offset()) as u64;
-        let too_long = |what: &str, n: u64, need: u64| {
+        let too_long = |what: &str, n: u64, unit: &str| {
             format!(
-                "byte {at}: {what} declares {n} {}, more than the {left} bytes left can hold",
-                if need == 1 && what.ends_with("string") {
-                    "bytes"
-                } else {
-                    "entries"
-                }
+                "byte {at}: {what} declares {n} {unit}, more than the {left} bytes left can hold"
             )
         };
         let children = match header {
@@ -56,7 +51,7 @@ pub fn check_bounds(bytes: &[u8]) -> Result<(), String> {
                     "a text string"
                 };
                 if n as u64 > left {
-                    return Err(too_long(what, n as u64, 1));
+                    return Err(too_long(what, n as u64, "bytes"));
                 }
                 let mut n = n;
                 while n > 0 {
@@ -70,14 +65,14 @@ pub fn check_bounds(bytes: &[u8]) -> Result<(), String> {
             }
             Header::Array(Some(n)) => {
                 if n as u64 > left {
-                    return Err(too_long("an array", n as u64, 1));
+                    return Err(too_long("an array", n as u64, "entries"));
                 }
                 n as u64
             }
             Header::Map(Some(n)) => {
                 let items = (n as u64).saturating_mul(2);
                 if items > left {
-                    return Err(too_long("a map", n as u64, 2));
+                    return Err(too_long("a map", n as u64, "entries"));
                 }
                 items
             }

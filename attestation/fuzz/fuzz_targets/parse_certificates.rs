@@ -7,4 +7,6 @@
 #[path = "../checks.rs"]
 mod checks;
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::parse_certificates_and_crls(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    checks::parse_certificates_and_crls(data);
+});

@@ -7,4 +7,6 @@
 #[path = "../checks.rs"]
 mod checks;
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::key_release_messages(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    checks::key_release_messages(data);
+});
