@@ -29,6 +29,8 @@ mod attestation;
 mod forge;
 #[path = "../keys/fuzz/checks.rs"]
 mod keys;
+#[path = "../enclave/recipe/fuzz/checks.rs"]
+mod recipe;
 
 /// Runs `check` on every file in `dir` (none when it does not exist); how many it ran.
 fn replay_dir(dir: &Path, check: fn(&[u8]) -> bool) -> usize {
@@ -81,6 +83,11 @@ fn keys_corpora_pass_their_checks() {
     replay("keys", keys::TARGETS);
 }
 
+#[test]
+fn recipe_corpora_pass_their_checks() {
+    replay("enclave/recipe", recipe::TARGETS);
+}
+
 /// Every target a fuzz crate declares is replayed here, and every replayed target exists.
 #[test]
 fn every_fuzz_target_is_replayed() {
@@ -88,6 +95,7 @@ fn every_fuzz_target_is_replayed() {
         ("attestation", attestation::TARGETS),
         ("forge", forge::TARGETS),
         ("keys", keys::TARGETS),
+        ("enclave/recipe", recipe::TARGETS),
     ] {
         let dir = repo().join(krate).join("fuzz/fuzz_targets");
         let mut declared: Vec<String> = std::fs::read_dir(&dir)
@@ -177,6 +185,8 @@ fn valid_inputs() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     for bundle in [&tee, &none] {
         out.push(("forge", "parse_bundle", bundle.to_json().into_bytes()));
         out.push(("forge", "parse_bundle", bundle.to_cbor()));
+        out.push(("forge", "verify_bundle", bundle.to_json().into_bytes()));
+        out.push(("forge", "verify_bundle", bundle.to_cbor()));
     }
     for spec in [&job, &sample_job(false, 2)] {
         out.push(("forge", "parse_jobspec", spec.canonical_bytes()));
@@ -219,13 +229,84 @@ fn valid_inputs() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         "key_release_messages",
         serde_json::to_vec(&response).unwrap(),
     ));
+    out.extend(recipe_inputs());
+    out
+}
+
+/// Valid inputs of the recipe crate's targets: the fixture model's files and recipe, a small
+/// safetensors file of several dtypes, a sharded model's index, contributions and a holdout.
+fn recipe_inputs() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    use assay_recipe::fixture::{reverse_task, tiny_config, write_model};
+    const KRATE: &str = "enclave/recipe";
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path();
+    let recipe = write_model(model, &tiny_config(), 3).unwrap();
+    let read = |name: &str| std::fs::read(model.join(name)).unwrap();
+    let mut out = vec![
+        (KRATE, "parse_recipe", recipe.to_toml().into_bytes()),
+        (KRATE, "parse_model_config", read("config.json")),
+        (KRATE, "parse_tokenizer", read("tokenizer.json")),
+        (
+            KRATE,
+            "parse_tokenizer",
+            [
+                read("tokenizer.json"),
+                vec![0],
+                read("tokenizer_config.json"),
+            ]
+            .concat(),
+        ),
+    ];
+    // The fixture's weights are larger than a fuzz input (-max_len 64 kB): a small file instead.
+    let device = candle_core::Device::Cpu;
+    let small: std::collections::HashMap<String, candle_core::Tensor> = [
+        ("a.weight", candle_core::DType::F32),
+        ("b.bias", candle_core::DType::F16),
+        ("c.ids", candle_core::DType::I64),
+        ("d.mask", candle_core::DType::U8),
+    ]
+    .into_iter()
+    .map(|(name, dtype)| {
+        let t = candle_core::Tensor::ones((2, 3), dtype, &device).unwrap();
+        (name.to_owned(), t)
+    })
+    .collect();
+    let file = model.join("small.safetensors");
+    candle_core::safetensors::save(&small, &file).unwrap();
+    out.push((KRATE, "parse_weights", std::fs::read(&file).unwrap()));
+    let index = serde_json::json!({
+        "metadata": {"total_size": 4096},
+        "weight_map": {
+            "model.embed_tokens.weight": "model-00001-of-00002.safetensors",
+            "model.norm.weight": "model-00002-of-00002.safetensors",
+            "lm_head.weight": "model-00002-of-00002.safetensors",
+        }
+    });
+    out.push((
+        KRATE,
+        "parse_weights",
+        serde_json::to_vec_pretty(&index).unwrap(),
+    ));
+    let examples = reverse_task(6, &["alice", "bob"], 1);
+    out.push((KRATE, "parse_data", jsonl(&examples, true).into_bytes()));
+    out.push((
+        KRATE,
+        "parse_data",
+        jsonl(&holdout_examples(), false).into_bytes(),
+    ));
     out
 }
 
 #[test]
 fn valid_inputs_pass_their_checks() {
     let write = std::env::var_os("ASSAY_FUZZ_SEEDS").is_some();
-    let all = [attestation::TARGETS, forge::TARGETS, keys::TARGETS].concat();
+    let all = [
+        attestation::TARGETS,
+        forge::TARGETS,
+        keys::TARGETS,
+        recipe::TARGETS,
+    ]
+    .concat();
     let mut seeded = std::collections::BTreeSet::new();
     for (i, (krate, target, data)) in valid_inputs().into_iter().enumerate() {
         let check = all.iter().find(|(t, _)| *t == target).unwrap().1;

@@ -3,8 +3,9 @@
 //! run the same function, so an input found once stays checked. Each returns whether its
 //! parser accepted the input, which the replay requires of valid seeds.
 
-use assay_forge::Bundle;
+use assay_attestation::{Status, Verifier};
 use assay_forge::job::{JobFile, JobSpec};
+use assay_forge::{BUNDLE_CHECKS, Bundle, BundleVerifier};
 
 /// A target: its name (the folder of its corpus) and its check.
 pub type Target = (&'static str, fn(&[u8]) -> bool);
@@ -13,6 +14,7 @@ pub type Target = (&'static str, fn(&[u8]) -> bool);
 pub const TARGETS: &[Target] = &[
     ("parse_bundle", parse_bundle),
     ("parse_jobspec", parse_jobspec),
+    ("verify_bundle", verify_bundle),
 ];
 
 /// Attestation bundles (JSON or CBOR): no panic, and a bundle that parses comes back equal
@@ -47,4 +49,42 @@ pub fn parse_jobspec(data: &[u8]) -> bool {
         assert_eq!(&back, file, "through TOML");
     }
     spec.is_ok() || file.is_ok()
+}
+
+/// The bundle verifier on whatever parses, up to its first signature check and past it: no
+/// panic; with AMD's roots only (no simulated chain named) and no coordinator pinned, nothing is
+/// accepted; the outcome has every check in order, each before the failure passed or skipped,
+/// each after it not run.
+pub fn verify_bundle(data: &[u8]) -> bool {
+    let Ok(bundle) = Bundle::parse(data, "fuzz") else {
+        return false;
+    };
+    // 2027-01-01: inside the validity of the seeds' certificates.
+    let at = time::OffsetDateTime::from_unix_timestamp(1_798_761_600).expect("a valid time");
+    let mut verifier = BundleVerifier::new(Verifier::new(at));
+    verifier.allow_no_tee = true;
+    let rejected = verifier
+        .verify(&bundle)
+        .expect_err("a bundle passed with AMD's roots and no coordinator named");
+    let checks: Vec<&str> = rejected.checks.iter().map(|c| c.check).collect();
+    assert_eq!(checks, BUNDLE_CHECKS, "every check, in order");
+    let failed = rejected
+        .checks
+        .iter()
+        .position(|c| matches!(c.status, Status::Fail(_)))
+        .expect("a failed check");
+    for (i, c) in rejected.checks.iter().enumerate() {
+        match i.cmp(&failed) {
+            std::cmp::Ordering::Less => assert!(
+                matches!(c.status, Status::Pass(_) | Status::Skipped(_)),
+                "{} before the failure",
+                c.check
+            ),
+            std::cmp::Ordering::Equal => {}
+            std::cmp::Ordering::Greater => {
+                assert_eq!(c.status, Status::NotRun, "{} after the failure", c.check)
+            }
+        }
+    }
+    true
 }

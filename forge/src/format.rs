@@ -16,6 +16,10 @@ pub const BUNDLE_FORMAT: &str = "assay-attestation-bundle/2";
 /// The `format` of version-1 bundles (no job commitment); they still verify, and say so.
 pub const BUNDLE_FORMAT_V1: &str = "assay-attestation-bundle/1";
 
+/// The largest bundle read, JSON or CBOR (a million scores fit in it). Nesting: JSON by
+/// serde_json's limit (128), CBOR by [`crate::cbor::MAX_DEPTH`].
+pub const MAX_BUNDLE: usize = 32 << 20;
+
 /// Where the evidence came from. Always named, so a bundle made without a TEE can never pass as
 /// one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +118,12 @@ impl Bundle {
             origin: origin.into(),
             reason,
         };
+        if bytes.len() > MAX_BUNDLE {
+            return Err(bad(format!(
+                "{} bytes; a bundle is at most {MAX_BUNDLE} (32 MiB)",
+                bytes.len()
+            )));
+        }
         let json = bytes
             .iter()
             .find(|b| !b.is_ascii_whitespace())

@@ -284,9 +284,24 @@ fn bad(origin: &str, reason: impl Into<String>) -> Error {
     }
 }
 
+/// The largest JobSpec or job file read, TOML or JSON (a hundred thousand contributions fit).
+/// Nesting: JSON by serde_json's limit (128), TOML by the `toml` crate's.
+pub const MAX_JOB: usize = 16 << 20;
+
+fn check_size(text: &str, origin: &str) -> Result<(), Error> {
+    if text.len() > MAX_JOB {
+        return Err(bad(
+            origin,
+            format!("{} bytes; a job is at most {MAX_JOB} (16 MiB)", text.len()),
+        ));
+    }
+    Ok(())
+}
+
 impl JobFile {
     /// Parses a job file from TOML or JSON (JSON starts with `{`); `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, Error> {
+        check_size(text, origin)?;
         let (job, run): (JobSpec, RunSpec) = if text.trim_start().starts_with('{') {
             let mut map: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(text).map_err(|e| bad(origin, format!("JSON: {e}")))?;
@@ -387,6 +402,7 @@ fn canonical_json(value: &serde_json::Value, out: &mut Vec<u8>) {
 impl JobSpec {
     /// Parses a JobSpec alone (a job file's `[run]` table is refused here: see [`JobFile`]).
     pub fn parse(text: &str, origin: &str) -> Result<Self, Error> {
+        check_size(text, origin)?;
         let spec: JobSpec = if text.trim_start().starts_with('{') {
             serde_json::from_str(text).map_err(|e| bad(origin, format!("JSON: {e}")))?
         } else {

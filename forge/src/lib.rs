@@ -30,7 +30,7 @@ pub mod shares;
 pub use error::Error;
 
 pub use check::{BUNDLE_CHECKS, BundleVerifier, Pins, RejectedBundle, VerifiedBundle};
-pub use format::{BUNDLE_FORMAT, BUNDLE_FORMAT_V1, Bundle, EvidenceKind};
+pub use format::{BUNDLE_FORMAT, BUNDLE_FORMAT_V1, Bundle, EvidenceKind, MAX_BUNDLE};
 
 /// ABI-encoded calldata of `submitEvalResult(result, signature, report, certificates)` for a
 /// version-1 result, of `submitEvalResultV2(…)` for one that commits to its job.

@@ -211,8 +211,21 @@ impl Certificate {
     }
 }
 
+/// The largest certificate file (PEM or DER) or CRL read: AMD's chain is 5 kB, its CRLs
+/// smaller. DER nesting is bounded by x509-parser's own limit.
+pub const MAX_CERTIFICATES: usize = 1 << 20;
+
 /// Parses every certificate in `bytes`: PEM (any number of CERTIFICATE blocks) or one DER.
 pub fn parse_certificates(bytes: &[u8], origin: &str) -> Result<Vec<Certificate>, Error> {
+    if bytes.len() > MAX_CERTIFICATES {
+        return Err(Error::CertificateParse {
+            origin: origin.to_owned(),
+            reason: format!(
+                "{} bytes; a certificate file is at most {MAX_CERTIFICATES} (1 MiB)",
+                bytes.len()
+            ),
+        });
+    }
     if bytes.starts_with(b"-----BEGIN") || bytes.windows(11).any(|w| w == b"-----BEGIN ") {
         let mut out = Vec::new();
         for (i, pem) in x509_parser::pem::Pem::iter_from_buffer(bytes).enumerate() {

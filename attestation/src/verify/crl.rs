@@ -30,6 +30,13 @@ impl Crl {
             origin: origin.clone(),
             reason,
         };
+        if bytes.len() > super::cert::MAX_CERTIFICATES {
+            return Err(bad(format!(
+                "{} bytes; a CRL is at most {} (1 MiB)",
+                bytes.len(),
+                super::cert::MAX_CERTIFICATES
+            )));
+        }
         let der = if bytes.starts_with(b"-----BEGIN") {
             let (_, pem) =
                 x509_parser::pem::parse_x509_pem(bytes).map_err(|e| bad(format!("PEM: {e}")))?;

@@ -9,7 +9,7 @@ mod extensions;
 mod signature;
 mod trust;
 
-pub use cert::{Certificate, parse_certificates};
+pub use cert::{Certificate, MAX_CERTIFICATES, parse_certificates};
 pub use chain::{CertificateChain, ChipIdCheck, VekKind, VerifiedChain};
 pub use crl::Crl;
 pub use extensions::VekExtensions;

@@ -64,6 +64,7 @@ impl ModelConfig {
             path: path.display().to_string(),
             reason,
         };
+        crate::limits::check_size(path, bytes.len(), crate::limits::MODEL_CONFIG)?;
         let config: ModelConfig = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         config.check().map_err(bad)?;
         Ok(config)

@@ -62,6 +62,7 @@ impl Example {
 
 /// Parses JSON Lines text; `origin` names it in errors.
 pub fn parse(text: &str, origin: &str, kind: Kind) -> Result<Vec<Example>, Error> {
+    crate::limits::check_size(origin, text.len(), crate::limits::DATA)?;
     let mut out = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);

@@ -19,6 +19,16 @@ pub enum Error {
         /// The path.
         path: String,
     },
+    /// An input is larger than its parser reads ([`crate::limits`]).
+    #[error("{path}: {size} bytes; at most {max} are read from such a file")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A recipe field is missing or invalid.
     #[error("recipe {path}: {field}: {reason}")]
     Recipe {
@@ -110,6 +120,7 @@ impl Error {
         match self {
             Error::Io { .. } => "io",
             Error::NotRegularFile { .. } => "not_regular_file",
+            Error::TooLarge { .. } => "too_large",
             Error::Recipe { .. } => "recipe",
             Error::Config { .. } => "config",
             Error::Weights { .. } => "weights",

@@ -16,6 +16,7 @@ pub mod files;
 #[cfg(feature = "testing")]
 pub mod fixture;
 pub mod fused;
+pub mod limits;
 pub mod lora;
 pub mod model;
 pub mod ops;

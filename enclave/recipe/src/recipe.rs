@@ -165,6 +165,7 @@ fn hex64(s: &str) -> bool {
 impl Recipe {
     /// Parses and validates recipe text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, Error> {
+        crate::limits::check_size(origin, text.len(), crate::limits::RECIPE)?;
         let recipe: Recipe = toml::from_str(text).map_err(|e| {
             let field = e
                 .message()

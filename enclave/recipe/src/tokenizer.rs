@@ -51,10 +51,22 @@ impl ChatTokenizer {
     /// from `dir` (which names them in errors).
     pub fn from_bytes(tokenizer: &[u8], config: Option<&[u8]>, dir: &Path) -> Result<Self, Error> {
         let origin = dir.join("tokenizer.json").display().to_string();
+        crate::limits::check_size(&origin, tokenizer.len(), crate::limits::TOKENIZER)?;
+        // tokenizers 0.23 panics on a syntax error inside "decoder" (an `expect` in that
+        // deserialiser; found by the parse_tokenizer fuzz target, inputs in
+        // fuzz/regressions/parse_tokenizer/): the syntax is checked here first, so it only ever
+        // reads well-formed JSON, where that deserialiser cannot fail.
+        serde_json::from_slice::<serde::de::IgnoredAny>(tokenizer)
+            .map_err(|e| tok_error(&origin, e.to_string()))?;
         let tokenizer = tokenizers::Tokenizer::from_bytes(tokenizer)
             .map_err(|e| tok_error(&origin, e.to_string()))?;
         let template = match config {
             Some(bytes) => {
+                crate::limits::check_size(
+                    dir.join("tokenizer_config.json"),
+                    bytes.len(),
+                    crate::limits::TOKENIZER_CONFIG,
+                )?;
                 let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
                     tok_error(
                         &dir.join("tokenizer_config.json").display().to_string(),
@@ -210,4 +222,27 @@ pub fn byte_level_tokenizer_json() -> String {
             "vocab": vocab, "merges": []},
     }))
     .expect("json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A syntax error inside "decoder" made tokenizers panic; it is an error naming the file.
+    #[test]
+    fn a_malformed_decoder_is_an_error_not_a_panic() {
+        let good = byte_level_tokenizer_json();
+        let bad = good.replacen("\"decoder\":", "\"decoder\": {\"type\": tru},\"x\":", 1);
+        assert_ne!(bad, good, "the fixture has a decoder");
+        let e = ChatTokenizer::from_bytes(bad.as_bytes(), None, Path::new("m"))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            e.contains("m/tokenizer.json") && e.contains("expected ident"),
+            "{e}"
+        );
+        let utf8 = [&good.as_bytes()[..good.len() - 2], b"\"\xe0\"}"].concat();
+        assert!(ChatTokenizer::from_bytes(&utf8, None, Path::new("m")).is_err());
+    }
 }

@@ -47,25 +47,62 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         return Ok(vec![single]);
     }
     let index = dir.join("model.safetensors.index.json");
-    let text = std::fs::read_to_string(&index).map_err(|_| {
+    let text = std::fs::read(&index).map_err(|_| {
         weights_error(
             dir,
             "neither model.safetensors nor model.safetensors.index.json is there",
         )
     })?;
+    Ok(parse_index(&text, &index)?
+        .into_iter()
+        .map(|f| dir.join(f))
+        .collect())
+}
+
+/// The shard file names a `model.safetensors.index.json` (its bytes, read from `index`) maps
+/// tensors to, sorted and without repeats. Each must be a plain `*.safetensors` name in the
+/// model's folder: a name with a separator or `..` would read a file outside it.
+pub fn parse_index(bytes: &[u8], index: &Path) -> Result<Vec<String>, Error> {
+    crate::limits::check_size(index, bytes.len(), crate::limits::WEIGHTS_INDEX)?;
     let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| weights_error(&index, e.to_string()))?;
+        serde_json::from_slice(bytes).map_err(|e| weights_error(index, e.to_string()))?;
     let map = json["weight_map"]
         .as_object()
-        .ok_or_else(|| weights_error(&index, "no weight_map"))?;
-    let mut files: Vec<PathBuf> = map
-        .values()
-        .filter_map(|v| v.as_str())
-        .map(|f| dir.join(f))
-        .collect();
+        .ok_or_else(|| weights_error(index, "no weight_map"))?;
+    let mut files = Vec::new();
+    for (tensor, file) in map {
+        let file = file.as_str().ok_or_else(|| {
+            weights_error(index, format!("weight_map.{tensor:?} is not a file name"))
+        })?;
+        let plain = !file.contains(['/', '\\', '\0']) && file != ".." && !file.starts_with('.');
+        if !plain || !file.ends_with(".safetensors") {
+            return Err(weights_error(
+                index,
+                format!(
+                    "weight_map.{tensor:?} names {file:?}; a shard is a *.safetensors file in the model's folder"
+                ),
+            ));
+        }
+        files.push(file.to_owned());
+    }
+    if files.is_empty() {
+        return Err(weights_error(index, "weight_map names no file"));
+    }
     files.sort();
     files.dedup();
     Ok(files)
+}
+
+/// The tensors of one safetensors file's bytes (read from `path`), on `device`. The header's
+/// declared size is bounded by the safetensors crate (100 MB, and never past the buffer), and
+/// every tensor's offsets by the buffer: nothing here allocates more than the file's size.
+pub fn tensors(
+    bytes: &[u8],
+    path: &Path,
+    device: &Device,
+) -> Result<HashMap<String, Tensor>, Error> {
+    candle_core::safetensors::load_buffer(bytes, device)
+        .map_err(|e| weights_error(path, e.to_string()))
 }
 
 /// A model directory's `config.json` and safetensors files, each read once: the weights hash
@@ -184,9 +221,7 @@ pub fn load_files(
     let dir = files.dir.as_path();
     let mut map = HashMap::new();
     for (name, bytes) in files.weights {
-        let tensors = candle_core::safetensors::load_buffer(&bytes, device)
-            .map_err(|e| weights_error(&dir.join(&name), e.to_string()))?;
-        map.extend(tensors);
+        map.extend(tensors(&bytes, &dir.join(&name), device)?);
     }
     let mut t = Tensors {
         map,

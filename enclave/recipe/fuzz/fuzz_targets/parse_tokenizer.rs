@@ -1,0 +1,12 @@
+//! The `parse_tokenizer` target: see `checks::parse_tokenizer` for what it asserts.
+//! Run: `scripts/fuzz parse_tokenizer SECONDS` (or `cargo +nightly fuzz run parse_tokenizer` in enclave/recipe/fuzz).
+#![no_main]
+
+// Shared with the stable corpus replay; this target uses one of its checks.
+#[allow(dead_code)]
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    checks::parse_tokenizer(data);
+});
