@@ -112,6 +112,33 @@ fn every_fuzz_target_is_replayed() {
     }
 }
 
+/// The corpus policy (docs/security.md, "Fuzzing"): committed corpora are set covers
+/// (`scripts/fuzz shrink`), at most 4.5 MiB a target and 16 MiB in all, so every clone and
+/// every CI run replays them in seconds.
+#[test]
+fn corpora_stay_small() {
+    const TARGET_MAX: u64 = 9 << 19;
+    const TOTAL_MAX: u64 = 16 << 20;
+    let mut total = 0;
+    for krate in ["attestation", "forge", "keys", "enclave/recipe"] {
+        let corpus = repo().join(krate).join("fuzz/corpus");
+        for entry in std::fs::read_dir(&corpus).unwrap() {
+            let dir = entry.unwrap().path();
+            let size: u64 = assay_tests::scan::files(&dir)
+                .iter()
+                .map(|f| std::fs::metadata(f).unwrap().len())
+                .sum();
+            assert!(
+                size <= TARGET_MAX,
+                "{} holds {size} bytes; run scripts/fuzz shrink",
+                dir.display()
+            );
+            total += size;
+        }
+    }
+    assert!(total <= TOTAL_MAX, "the corpora hold {total} bytes");
+}
+
 /// Files under `dir` (recursively) whose name ends in one of `exts`, in order.
 fn files_under(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = assay_tests::scan::files(dir)

@@ -52,11 +52,12 @@ impl ChatTokenizer {
     pub fn from_bytes(tokenizer: &[u8], config: Option<&[u8]>, dir: &Path) -> Result<Self, Error> {
         let origin = dir.join("tokenizer.json").display().to_string();
         crate::limits::check_size(&origin, tokenizer.len(), crate::limits::TOKENIZER)?;
-        // tokenizers 0.23 panics on a syntax error inside "decoder" (an `expect` in that
+        // tokenizers 0.23 panics on a lexical error inside "decoder" (an `expect` in that
         // deserialiser; found by the parse_tokenizer fuzz target, inputs in
-        // fuzz/regressions/parse_tokenizer/): the syntax is checked here first, so it only ever
-        // reads well-formed JSON, where that deserialiser cannot fail.
-        serde_json::from_slice::<serde::de::IgnoredAny>(tokenizer)
+        // fuzz/regressions/parse_tokenizer/: a syntax error, a lone surrogate escape). The whole
+        // text is decoded here first (into a Value: ignoring it would skip escapes unchecked),
+        // so the crate only ever reads well-formed JSON, where that deserialiser cannot fail.
+        serde_json::from_slice::<serde_json::Value>(tokenizer)
             .map_err(|e| tok_error(&origin, e.to_string()))?;
         let tokenizer = tokenizers::Tokenizer::from_bytes(tokenizer)
             .map_err(|e| tok_error(&origin, e.to_string()))?;
@@ -228,7 +229,8 @@ pub fn byte_level_tokenizer_json() -> String {
 mod tests {
     use super::*;
 
-    /// A syntax error inside "decoder" made tokenizers panic; it is an error naming the file.
+    /// A syntax error or a lone surrogate inside "decoder" made tokenizers panic; each is an
+    /// error naming the file.
     #[test]
     fn a_malformed_decoder_is_an_error_not_a_panic() {
         let good = byte_level_tokenizer_json();
@@ -240,6 +242,19 @@ mod tests {
             .to_string();
         assert!(
             e.contains("m/tokenizer.json") && e.contains("expected ident"),
+            "{e}"
+        );
+        let surrogate = good.replacen(
+            "\"decoder\":",
+            "\"decoder\": {\"type\": \"\\ud800\"},\"x\":",
+            1,
+        );
+        let e = ChatTokenizer::from_bytes(surrogate.as_bytes(), None, Path::new("m"))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            e.contains("m/tokenizer.json") && e.contains("escape"),
             "{e}"
         );
         let utf8 = [&good.as_bytes()[..good.len() - 2], b"\"\xe0\"}"].concat();
