@@ -32,6 +32,14 @@ mod keys;
 #[path = "../enclave/recipe/fuzz/checks.rs"]
 mod recipe;
 
+/// Every crate with fuzz targets, and its targets.
+const FUZZ_CRATES: [(&str, &[attestation::Target]); 4] = [
+    ("attestation", attestation::TARGETS),
+    ("forge", forge::TARGETS),
+    ("keys", keys::TARGETS),
+    ("enclave/recipe", recipe::TARGETS),
+];
+
 /// Runs `check` on every file in `dir` (none when it does not exist); how many it ran.
 fn replay_dir(dir: &Path, check: fn(&[u8]) -> bool) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -91,12 +99,7 @@ fn recipe_corpora_pass_their_checks() {
 /// Every target a fuzz crate declares is replayed here, and every replayed target exists.
 #[test]
 fn every_fuzz_target_is_replayed() {
-    for (krate, targets) in [
-        ("attestation", attestation::TARGETS),
-        ("forge", forge::TARGETS),
-        ("keys", keys::TARGETS),
-        ("enclave/recipe", recipe::TARGETS),
-    ] {
+    for (krate, targets) in FUZZ_CRATES {
         let dir = repo().join(krate).join("fuzz/fuzz_targets");
         let mut declared: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
@@ -120,7 +123,7 @@ fn corpora_stay_small() {
     const TARGET_MAX: u64 = 9 << 19;
     const TOTAL_MAX: u64 = 16 << 20;
     let mut total = 0;
-    for krate in ["attestation", "forge", "keys", "enclave/recipe"] {
+    for (krate, _) in FUZZ_CRATES {
         let corpus = repo().join(krate).join("fuzz/corpus");
         for entry in std::fs::read_dir(&corpus).unwrap() {
             let dir = entry.unwrap().path();
@@ -327,13 +330,10 @@ fn recipe_inputs() -> Vec<(&'static str, &'static str, Vec<u8>)> {
 #[test]
 fn valid_inputs_pass_their_checks() {
     let write = std::env::var_os("ASSAY_FUZZ_SEEDS").is_some();
-    let all = [
-        attestation::TARGETS,
-        forge::TARGETS,
-        keys::TARGETS,
-        recipe::TARGETS,
-    ]
-    .concat();
+    let all: Vec<attestation::Target> = FUZZ_CRATES
+        .iter()
+        .flat_map(|(_, targets)| targets.iter().copied())
+        .collect();
     let mut seeded = std::collections::BTreeSet::new();
     for (i, (krate, target, data)) in valid_inputs().into_iter().enumerate() {
         let check = all.iter().find(|(t, _)| *t == target).unwrap().1;

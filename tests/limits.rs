@@ -18,6 +18,11 @@ use assay_tests::paths::bin;
 
 type Parser = fn(&[u8]) -> Result<(), String>;
 
+/// A parser's outcome, its error as the message a person reads.
+fn outcome<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<(), String> {
+    r.map(drop).map_err(|e| e.to_string())
+}
+
 fn text(b: &[u8]) -> &str {
     std::str::from_utf8(b).unwrap()
 }
@@ -25,61 +30,41 @@ fn text(b: &[u8]) -> &str {
 /// Every bounded parser: its name, its limit, and a call.
 fn parsers() -> Vec<(&'static str, usize, Parser)> {
     vec![
-        ("bundle", MAX_BUNDLE, |b| {
-            Bundle::parse(b, "input")
-                .map(drop)
-                .map_err(|e| e.to_string())
-        }),
+        ("bundle", MAX_BUNDLE, |b| outcome(Bundle::parse(b, "input"))),
         ("JobSpec", MAX_JOB, |b| {
-            JobSpec::parse(text(b), "input")
-                .map(drop)
-                .map_err(|e| e.to_string())
+            outcome(JobSpec::parse(text(b), "input"))
         }),
         ("job file", MAX_JOB, |b| {
-            JobFile::parse(text(b), "input")
-                .map(drop)
-                .map_err(|e| e.to_string())
+            outcome(JobFile::parse(text(b), "input"))
         }),
         ("certificates", MAX_CERTIFICATES, |b| {
-            parse_certificates(b, "input")
-                .map(drop)
-                .map_err(|e| e.to_string())
+            outcome(parse_certificates(b, "input"))
         }),
         ("CRL", MAX_CERTIFICATES, |b| {
-            Crl::from_bytes(b, "input")
-                .map(drop)
-                .map_err(|e| e.to_string())
+            outcome(Crl::from_bytes(b, "input"))
         }),
         ("recipe", limits::RECIPE, |b| {
-            Recipe::from_toml(text(b), "input")
-                .map(drop)
-                .map_err(|e| e.to_string())
+            outcome(Recipe::from_toml(text(b), "input"))
         }),
         ("config.json", limits::MODEL_CONFIG, |b| {
-            ModelConfig::from_json(b, Path::new("input"))
-                .map(drop)
-                .map_err(|e| e.to_string())
+            outcome(ModelConfig::from_json(b, Path::new("input")))
         }),
         ("safetensors index", limits::WEIGHTS_INDEX, |b| {
-            weights::parse_index(b, Path::new("input"))
-                .map(drop)
-                .map_err(|e| e.to_string())
+            outcome(weights::parse_index(b, Path::new("input")))
         }),
         ("tokenizer.json", limits::TOKENIZER, |b| {
-            ChatTokenizer::from_bytes(b, None, Path::new("input"))
-                .map(drop)
-                .map_err(|e| e.to_string())
+            outcome(ChatTokenizer::from_bytes(b, None, Path::new("input")))
         }),
         ("tokenizer_config.json", limits::TOKENIZER_CONFIG, |b| {
             let tokenizer = assay_recipe::tokenizer::byte_level_tokenizer_json();
-            ChatTokenizer::from_bytes(tokenizer.as_bytes(), Some(b), Path::new("input"))
-                .map(drop)
-                .map_err(|e| e.to_string())
+            outcome(ChatTokenizer::from_bytes(
+                tokenizer.as_bytes(),
+                Some(b),
+                Path::new("input"),
+            ))
         }),
         ("contributions", limits::DATA, |b| {
-            data::parse(text(b), "input", Kind::Contributions)
-                .map(drop)
-                .map_err(|e| e.to_string())
+            outcome(data::parse(text(b), "input", Kind::Contributions))
         }),
     ]
 }
@@ -115,71 +100,38 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let cbor = [vec![0x81; 64], vec![0x00]].concat();
     let jsonl = format!("{}\n", json);
     let cases: Vec<(&str, Result<(), String>)> = vec![
-        (
-            "bundle JSON",
-            Bundle::parse(json.as_bytes(), "i")
-                .map(drop)
-                .map_err(|e| e.to_string()),
-        ),
-        (
-            "bundle CBOR",
-            Bundle::parse(&cbor, "i")
-                .map(drop)
-                .map_err(|e| e.to_string()),
-        ),
-        (
-            "JobSpec JSON",
-            JobSpec::parse(&json, "i")
-                .map(drop)
-                .map_err(|e| e.to_string()),
-        ),
+        ("bundle JSON", outcome(Bundle::parse(json.as_bytes(), "i"))),
+        ("bundle CBOR", outcome(Bundle::parse(&cbor, "i"))),
+        ("JobSpec JSON", outcome(JobSpec::parse(&json, "i"))),
         (
             "JobSpec TOML arrays",
-            JobSpec::parse(&toml_arrays, "i")
-                .map(drop)
-                .map_err(|e| e.to_string()),
+            outcome(JobSpec::parse(&toml_arrays, "i")),
         ),
         (
             "JobSpec TOML tables",
-            JobSpec::parse(&toml_tables, "i")
-                .map(drop)
-                .map_err(|e| e.to_string()),
+            outcome(JobSpec::parse(&toml_tables, "i")),
         ),
-        (
-            "job file TOML",
-            JobFile::parse(&toml_arrays, "i")
-                .map(drop)
-                .map_err(|e| e.to_string()),
-        ),
-        (
-            "recipe TOML",
-            Recipe::from_toml(&toml_tables, "i")
-                .map(drop)
-                .map_err(|e| e.to_string()),
-        ),
+        ("job file TOML", outcome(JobFile::parse(&toml_arrays, "i"))),
+        ("recipe TOML", outcome(Recipe::from_toml(&toml_tables, "i"))),
         (
             "config.json",
-            ModelConfig::from_json(json.as_bytes(), Path::new("i"))
-                .map(drop)
-                .map_err(|e| e.to_string()),
+            outcome(ModelConfig::from_json(json.as_bytes(), Path::new("i"))),
         ),
         (
             "index",
-            weights::parse_index(json.as_bytes(), Path::new("i"))
-                .map(drop)
-                .map_err(|e| e.to_string()),
+            outcome(weights::parse_index(json.as_bytes(), Path::new("i"))),
         ),
         (
             "tokenizer.json",
-            ChatTokenizer::from_bytes(json.as_bytes(), None, Path::new("i"))
-                .map(drop)
-                .map_err(|e| e.to_string()),
+            outcome(ChatTokenizer::from_bytes(
+                json.as_bytes(),
+                None,
+                Path::new("i"),
+            )),
         ),
         (
             "contributions",
-            data::parse(&jsonl, "i", Kind::Contributions)
-                .map(drop)
-                .map_err(|e| e.to_string()),
+            outcome(data::parse(&jsonl, "i", Kind::Contributions)),
         ),
     ];
     for (name, outcome) in cases {

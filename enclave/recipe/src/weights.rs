@@ -74,7 +74,7 @@ pub fn parse_index(bytes: &[u8], index: &Path) -> Result<Vec<String>, Error> {
         let file = file.as_str().ok_or_else(|| {
             weights_error(index, format!("weight_map.{tensor:?} is not a file name"))
         })?;
-        let plain = !file.contains(['/', '\\', '\0']) && file != ".." && !file.starts_with('.');
+        let plain = !file.contains(['/', '\\', '\0']) && !file.starts_with('.');
         if !plain || !file.ends_with(".safetensors") {
             return Err(weights_error(
                 index,
