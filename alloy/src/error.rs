@@ -148,6 +148,9 @@ pub enum Error {
         /// What one part can carry.
         max: usize,
     },
+    /// A private key file.
+    #[error("private key: {0}")]
+    Key(String),
     /// The keyring file.
     #[error("keyring: {0}")]
     Keyring(String),

@@ -6,6 +6,7 @@
 //! - [`verify`]: the chain from its parts, in a [`Verdict`] that names each rule broken;
 //! - [`Keyring`]: which signers are trusted, asked apart from validity;
 //! - [`Part`], [`split`], [`chain_file`]: the chain in a file and in `AL1:` QR texts;
+//! - [`key`]: a signer's private key as PKCS#8 PEM;
 //! - [`content`]: the hash of a file or directory a link's `output_hash` names;
 //! - `render` (feature): QR codes as SVG and PNG, and read back from PNG.
 //!
@@ -18,6 +19,7 @@ mod chain;
 pub mod content;
 mod ed25519;
 mod error;
+pub mod key;
 mod keyring;
 mod link;
 mod part;

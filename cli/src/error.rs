@@ -5,6 +5,9 @@
 /// Why a command could not do its work.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// An alloy chain, a signer's key, a keyring or a QR image (assay-alloy).
+    #[error("{0}")]
+    Alloy(#[from] assay_alloy::Error),
     /// A report, certificate, CRL or policy (assay-attestation).
     #[error("{0}")]
     Attestation(#[from] assay_attestation::Error),

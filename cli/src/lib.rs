@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+mod alloy;
 mod attribute;
 mod bundle;
 mod error;
@@ -61,6 +62,10 @@ enum Command {
     /// The job a Forge approves: write one from its files, print its hash.
     #[command(subcommand)]
     Job(job::JobCommand),
+    /// The alloy chain (docs/alloy.md): signed links from dataset to delivery, in files and QR
+    /// codes.
+    #[command(subcommand)]
+    Alloy(alloy::AlloyCommand),
     /// For relayers: what to submit to the Forge contract.
     #[command(subcommand)]
     Relay(bundle::RelayCommand),
@@ -137,6 +142,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Verify(VerifyCommand::Report(args)) => verify::run(&args),
         Command::Verify(VerifyCommand::Attestation(args)) => bundle::verify(&args),
         Command::Relay(cmd) => bundle::relay(cmd),
+        Command::Alloy(cmd) => alloy::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
         Command::Job(cmd) => job::run(cmd),
         Command::Kds(cmd) => kds::run(cmd),
