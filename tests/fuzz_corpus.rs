@@ -23,6 +23,8 @@ use assay_tests::job::{holdout as holdout_examples, jsonl};
 use assay_tests::paths::repo;
 use assay_tests::sim::{InProcessSp, MEASUREMENT};
 
+#[path = "../alloy/fuzz/checks.rs"]
+mod alloy;
 #[path = "../attestation/fuzz/checks.rs"]
 mod attestation;
 #[path = "../forge/fuzz/checks.rs"]
@@ -33,7 +35,8 @@ mod keys;
 mod recipe;
 
 /// Every crate with fuzz targets, and its targets.
-const FUZZ_CRATES: [(&str, &[attestation::Target]); 4] = [
+const FUZZ_CRATES: [(&str, &[attestation::Target]); 5] = [
+    ("alloy", alloy::TARGETS),
     ("attestation", attestation::TARGETS),
     ("forge", forge::TARGETS),
     ("keys", keys::TARGETS),
@@ -260,11 +263,32 @@ fn valid_inputs() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         serde_json::to_vec(&response).unwrap(),
     ));
     out.extend(recipe_inputs());
+    out.extend(alloy_inputs());
     out
 }
 
 /// Valid inputs of the recipe crate's targets: the fixture model's files and recipe, a small
 /// safetensors file of several dtypes, a sharded model's index, contributions and a holdout.
+/// The alloy seeds: the inputs of docs/alloy/vectors that verify as valid.
+fn alloy_inputs() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    let mut out = Vec::new();
+    for file in files_under(&repo().join("docs/alloy/vectors"), &[".json"]) {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+        if v["expect"]["valid"] != true {
+            continue;
+        }
+        for input in v["inputs"].as_array().unwrap() {
+            if let Some(cbor) = input["cbor"].as_str() {
+                out.push(("alloy", "decode_chain", hex::decode(cbor).unwrap()));
+            }
+            if let Some(text) = input["text"].as_str() {
+                out.push(("alloy", "parse_qr_text", text.as_bytes().to_vec()));
+            }
+        }
+    }
+    out
+}
+
 fn recipe_inputs() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     use assay_recipe::fixture::{reverse_task, tiny_config, write_model};
     const KRATE: &str = "enclave/recipe";
