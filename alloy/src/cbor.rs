@@ -156,6 +156,12 @@ impl Decoder<'_> {
         let start = self.at;
         let b = self.take(1)?[0];
         let (major, info) = (b >> 5, b & 0x1f);
+        // Major type 7 is decided by its first byte: false, true and null are in the subset;
+        // simple values and floats (24–27) are not, whatever follows.
+        if major == 7 && (24..=27).contains(&info) {
+            self.at = start;
+            return Err(self.fail(Rule::CborUnsupported));
+        }
         let n = match info {
             0..=23 => return Ok((major, info as u64)),
             24 => self.take(1)?[0] as u64,
@@ -171,15 +177,13 @@ impl Decoder<'_> {
                 return Err(self.fail(Rule::CborMalformed));
             }
         };
-        // Major type 7 with a 1-byte argument is a simple value, with more a float: both outside
-        // the subset, and reported as such below rather than as a non-minimal head.
         let shortest = match info {
             24 => n >= 24,
             25 => n > 0xff,
             26 => n > 0xffff,
             _ => n > 0xffff_ffff,
         };
-        if !shortest && major != 7 {
+        if !shortest {
             self.at = start;
             return Err(self.fail(Rule::CborNonMinimal));
         }
@@ -335,6 +339,11 @@ mod tests {
         assert_eq!(rule("9b00000001000000000102"), Rule::CborTruncated);
         assert_eq!(rule("fb3ff0000000000000"), Rule::CborUnsupported);
         assert_eq!(rule("f7"), Rule::CborUnsupported);
+        assert_eq!(
+            rule("f9"),
+            Rule::CborUnsupported,
+            "a truncated float is a float"
+        );
         assert_eq!(rule("1c"), Rule::CborMalformed);
         assert_eq!(rule("62c328"), Rule::CborInvalidUtf8);
         assert_eq!(

@@ -94,6 +94,9 @@ fn rule_of(e: &Error) -> Rule {
     }
 }
 
+/// A signer and the prev it signed after: two links with the same are a fork.
+type SignerAfter = ([u8; 32], Option<LinkId>);
+
 /// Verifies a chain from its inputs, in any order: chain files, code texts or both.
 pub fn verify<'a>(inputs: impl IntoIterator<Item = Input<'a>>) -> Verdict {
     let mut v = Verdict::default();
@@ -102,7 +105,8 @@ pub fn verify<'a>(inputs: impl IntoIterator<Item = Input<'a>>) -> Verdict {
     for (i, input) in inputs.into_iter().enumerate() {
         let part = match input {
             Input::Cbor(b) => Part::decode(b),
-            Input::Text(t) => Part::from_text(t.trim()),
+            // A scanned or pasted code may end in a line break; spaces are Base45 and stay.
+            Input::Text(t) => Part::from_text(t.trim_end_matches(['\r', '\n'])),
         };
         let part = match part {
             Ok(p) => p,
@@ -177,31 +181,15 @@ pub fn verify<'a>(inputs: impl IntoIterator<Item = Input<'a>>) -> Verdict {
         }
     }
 
+    let mut keys: BTreeMap<[u8; 32], Result<ed25519_dalek::VerifyingKey, Rule>> = BTreeMap::new();
     for i in 0..v.links.len() {
-        let link = match &v.links[i].link {
-            Ok(l) => l.clone(),
-            Err(rule) => {
-                let rule = *rule;
-                v.find(
-                    rule,
-                    Some(i),
-                    format!("link {} does not decode: {}", i + 1, rule.what()),
-                );
-                continue;
-            }
-        };
-        if let Err(rule) = link.verify_signature() {
-            v.find(
-                rule,
-                Some(i),
-                format!("link {} ({}): {}", i + 1, link.id(), rule.what()),
-            );
-        }
-        let l = link.link();
-        if let Some(gap) = gap_before.get(&i).cloned() {
+        // A missing part before this link is reported whether or not the link decodes; only
+        // the gap's last part is named by an id, the prev of the link after it.
+        let gap = gap_before.get(&i).cloned();
+        if let Some(gap) = &gap {
+            let prev = v.links[i].link.as_ref().ok().and_then(|l| l.link().prev);
             for (k, missing_part) in gap.iter().enumerate() {
-                // Only the gap's last part is named by an id: the prev of the link after it.
-                let missing = if k + 1 == gap.len() { l.prev } else { None };
+                let missing = if k + 1 == gap.len() { prev } else { None };
                 let detail = match missing {
                     Some(prev) => format!(
                         "part {missing_part} of {count} is missing: it ends with link {prev}"
@@ -219,6 +207,35 @@ pub fn verify<'a>(inputs: impl IntoIterator<Item = Input<'a>>) -> Verdict {
                     detail,
                 });
             }
+        }
+        let link = match &v.links[i].link {
+            Ok(l) => l.clone(),
+            Err(rule) => {
+                let rule = *rule;
+                v.find(
+                    rule,
+                    Some(i),
+                    format!("link {} does not decode: {}", i + 1, rule.what()),
+                );
+                continue;
+            }
+        };
+        let key = keys
+            .entry(link.link().signer)
+            .or_insert_with(|| crate::ed25519::verifying_key(&link.link().signer));
+        if let Err(rule) = key
+            .as_ref()
+            .map_err(|r| *r)
+            .and_then(|k| link.verify_signature_with(k))
+        {
+            v.find(
+                rule,
+                Some(i),
+                format!("link {} ({}): {}", i + 1, link.id(), rule.what()),
+            );
+        }
+        let l = link.link();
+        if gap.is_some() {
             if l.prev.is_none() {
                 v.find(
                     Rule::ChainFirstPrev,
@@ -310,36 +327,31 @@ pub fn verify<'a>(inputs: impl IntoIterator<Item = Input<'a>>) -> Verdict {
         }
     }
 
-    // A key that signed two different links with the same prev.
-    let mut seen: BTreeMap<([u8; 32], Option<LinkId>), (usize, LinkId)> = BTreeMap::new();
-    let forks: Vec<Finding> = v
-        .links
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
-            let l = r.link.as_ref().ok()?;
-            let key = (l.link().signer, l.link().prev);
-            match seen.get(&key) {
-                Some(&(j, other)) if other != l.id() => Some(Finding {
-                    rule: Rule::ChainFork,
-                    input: None,
-                    link: Some(i),
-                    missing: None,
-                    detail: format!(
-                        "key {} signed links {} ({other}) and {} ({}) after the same prev",
-                        hex::encode(key.0),
-                        j + 1,
-                        i + 1,
-                        l.id()
-                    ),
-                }),
-                _ => {
-                    seen.insert(key, (i, l.id()));
-                    None
-                }
-            }
-        })
-        .collect();
+    // A key that signed two different links with the same prev: every link after the first
+    // that has an earlier, different one beside it.
+    let mut seen: BTreeMap<SignerAfter, Vec<(usize, LinkId)>> = BTreeMap::new();
+    let mut forks = vec![];
+    for (i, r) in v.links.iter().enumerate() {
+        let Ok(l) = &r.link else { continue };
+        let key = (l.link().signer, l.link().prev);
+        let earlier = seen.entry(key).or_default();
+        if let Some(&(j, other)) = earlier.iter().find(|(_, id)| *id != l.id()) {
+            forks.push(Finding {
+                rule: Rule::ChainFork,
+                input: None,
+                link: Some(i),
+                missing: None,
+                detail: format!(
+                    "key {} signed links {} ({other}) and {} ({}) after the same prev",
+                    hex::encode(key.0),
+                    j + 1,
+                    i + 1,
+                    l.id()
+                ),
+            });
+        }
+        earlier.push((i, l.id()));
+    }
     v.findings.extend(forks);
     v
 }

@@ -54,21 +54,41 @@ pub fn check_key(key: &[u8; 32]) -> Result<(), Rule> {
     check_point(key)
 }
 
-/// Verifies `signature` by `key` over `message` by rules 1–5.
-pub fn verify(key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> Result<(), Rule> {
+/// The signer key, checked by rules 1–3 (once per signer: a chain's links share few keys).
+pub fn verifying_key(key: &[u8; 32]) -> Result<VerifyingKey, Rule> {
     check_point(key)?;
+    VerifyingKey::from_bytes(key).map_err(|_| Rule::Ed25519InvalidPoint)
+}
+
+/// Verifies `signature` by a checked key over `message` by rules 1–5 for R and S.
+///
+/// `verify_strict` first: when it accepts, R is canonical (it is compared with a canonical
+/// encoding), decompresses and has large order, and S < L, so rules 1–4 hold. Only a refusal
+/// is taken apart, to name the first rule broken; this keeps a link's cost at one
+/// decompression of R instead of two.
+pub fn verify_with(key: &VerifyingKey, message: &[u8], signature: &[u8; 64]) -> Result<(), Rule> {
+    if key
+        .verify_strict(message, &Signature::from_bytes(signature))
+        .is_ok()
+    {
+        // verify_strict is the rule set; the plain verify agrees whenever it passes (asserted
+        // so a change of either shows up in the tests rather than in a verdict).
+        debug_assert!(
+            key.verify(message, &Signature::from_bytes(signature))
+                .is_ok()
+        );
+        return Ok(());
+    }
     check_point(signature[..32].try_into().expect("32 bytes"))?;
     if !less_than(signature[32..].try_into().expect("32 bytes"), &L) {
         return Err(Rule::Ed25519NonCanonicalScalar);
     }
-    let key = VerifyingKey::from_bytes(key).map_err(|_| Rule::Ed25519InvalidPoint)?;
-    let signature = Signature::from_bytes(signature);
-    key.verify_strict(message, &signature)
-        .map_err(|_| Rule::Ed25519BadSignature)?;
-    // verify_strict is the rule set; the plain verify agrees whenever it passes (asserted so a
-    // change of either shows up in the tests rather than in a verdict).
-    debug_assert!(key.verify(message, &signature).is_ok());
-    Ok(())
+    Err(Rule::Ed25519BadSignature)
+}
+
+/// Verifies `signature` by `key` over `message` by rules 1–5.
+pub fn verify(key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> Result<(), Rule> {
+    verify_with(&verifying_key(key)?, message, signature)
 }
 
 #[cfg(test)]

@@ -100,7 +100,7 @@ rules! {
     /// Not Base45 (RFC 9285).
     QrBase45 = "qr.base45", "the text after AL1: is Base45 (RFC 9285)";
     /// Not `[1, part_index, part_count, head_link_id, [links…]]`.
-    QrPart = "qr.part", "a part is [1, part_index, part_count, head_link_id, [link…]] with 1 ≤ part_index ≤ part_count";
+    QrPart = "qr.part", "a part is [1, part_index, part_count, head_link_id, [link…]] with 1 ≤ part_index ≤ part_count ≤ 64 and at least one link";
     /// Parts of different chains (head or count differ).
     QrMixed = "qr.mixed", "all parts name the same head_link_id and part_count";
     /// The same part twice, with different contents.
@@ -151,6 +151,16 @@ pub enum Error {
     /// A private key file.
     #[error("private key: {0}")]
     Key(String),
+    /// A chain too large for the codes.
+    #[error(
+        "the chain takes {count} QR codes, more than the {max} a chain is split into; it travels as a file"
+    )]
+    TooManyParts {
+        /// Codes it would take.
+        count: u64,
+        /// The limit.
+        max: u64,
+    },
     /// The keyring file.
     #[error("keyring: {0}")]
     Keyring(String),

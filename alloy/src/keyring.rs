@@ -63,14 +63,24 @@ fn seconds(
     field: &str,
     d: Option<toml::value::Datetime>,
 ) -> Result<Option<i64>, Error> {
+    let bad = |d: &toml::value::Datetime, why: String| {
+        Error::Keyring(format!("key {key}: {field} = {d}: {why}"))
+    };
     d.map(|d| {
-        OffsetDateTime::parse(&d.to_string(), &Rfc3339)
-            .map(|t| t.unix_timestamp())
-            .map_err(|e| {
-                Error::Keyring(format!(
-                    "key {key}: {field} = {d} is not a date-time with an offset (RFC 3339): {e}"
-                ))
-            })
+        let t = OffsetDateTime::parse(&d.to_string(), &Rfc3339).map_err(|e| {
+            bad(
+                &d,
+                format!("not a date-time with an offset (RFC 3339): {e}"),
+            )
+        })?;
+        // Links are dated in whole seconds: a fraction would need a rounding rule.
+        if t.nanosecond() != 0 {
+            return Err(bad(
+                &d,
+                "links are dated in whole seconds; give a time without a fraction".into(),
+            ));
+        }
+        Ok(t.unix_timestamp())
     })
     .transpose()
 }

@@ -32,4 +32,6 @@ pub use ed25519_dalek::SigningKey;
 pub use error::{Error, Rule};
 pub use keyring::{Key, Keyring, Trust};
 pub use link::{EXTERNAL_AAD, Link, LinkId, LinkType, SignedLink, StageKey, StageKind, VERSION};
-pub use part::{MAX_CHAIN_FILE, MAX_CODE_TEXT, MAX_TEXT, Part, QR_PREFIX, chain_file, split};
+pub use part::{
+    MAX_CHAIN_FILE, MAX_CODE_TEXT, MAX_PARTS, MAX_TEXT, Part, QR_PREFIX, chain_file, split,
+};

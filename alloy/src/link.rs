@@ -251,7 +251,8 @@ impl Link {
         Ok(())
     }
 
-    /// Decodes a payload (strictly).
+    /// Decodes a payload (strictly): the version, then the shape of all eight fields, then the
+    /// type, then the stage (docs/alloy.md §2.1).
     pub fn from_payload(bytes: &[u8]) -> Result<Link, Rule> {
         let Value::Array(f) = Value::decode(bytes).map_err(|e| e.rule)? else {
             return Err(Rule::LinkStructure);
@@ -261,38 +262,44 @@ impl Link {
         {
             return Err(Rule::LinkVersion);
         }
-        let [_, kind, prev, input, stage, output, signer, timestamp] = &f[..] else {
+        let [
+            _,
+            Value::Uint(kind),
+            prev,
+            input,
+            Value::Map(entries),
+            output,
+            signer,
+            Value::Uint(timestamp),
+        ] = &f[..]
+        else {
             return Err(Rule::LinkStructure);
         };
-        let Value::Uint(kind) = kind else {
-            return Err(Rule::LinkStructure);
-        };
-        let kind = LinkType::from_code(*kind).ok_or(Rule::LinkType)?;
         let prev = match prev {
             Value::Null => None,
             v => Some(LinkId(bytes32(v).ok_or(Rule::LinkStructure)?)),
         };
-        let Value::Map(entries) = stage else {
+        let (Some(input_hash), Some(output_hash), Some(signer)) =
+            (bytes32(input), bytes32(output), bytes32(signer))
+        else {
             return Err(Rule::LinkStructure);
         };
-        let mut map = BTreeMap::new();
+        let kind = LinkType::from_code(*kind).ok_or(Rule::LinkType)?;
+        let mut stage = BTreeMap::new();
         for (k, v) in entries {
             let Value::Uint(k) = k else {
                 return Err(Rule::LinkStage);
             };
-            map.insert(*k, v.clone());
+            stage.insert(*k, v.clone());
         }
-        Link::check_stage(kind, &map)?;
-        let Value::Uint(timestamp) = timestamp else {
-            return Err(Rule::LinkStructure);
-        };
+        Link::check_stage(kind, &stage)?;
         Ok(Link {
             kind,
             prev,
-            input_hash: bytes32(input).ok_or(Rule::LinkStructure)?,
-            stage: map,
-            output_hash: bytes32(output).ok_or(Rule::LinkStructure)?,
-            signer: bytes32(signer).ok_or(Rule::LinkStructure)?,
+            input_hash,
+            stage,
+            output_hash,
+            signer,
             timestamp: *timestamp,
         })
     }
@@ -353,25 +360,23 @@ impl SignedLink {
         let Value::Array(f) = inner.as_ref() else {
             return Err(structure());
         };
+        // The shape first (the signature's length included), then the headers' values.
         let [
             Value::Bytes(protected),
-            unprotected,
+            Value::Map(unprotected),
             Value::Bytes(payload),
             Value::Bytes(signature),
         ] = &f[..]
         else {
             return Err(structure());
         };
-        let Value::Map(unprotected) = unprotected else {
-            return Err(structure());
-        };
+        let signature: [u8; 64] = signature[..].try_into().map_err(|_| structure())?;
         if protected[..] != PROTECTED_ED25519 && protected[..] != PROTECTED_EDDSA {
             return Err(Error::rule(Rule::CoseAlgorithm, 0));
         }
         if !unprotected.is_empty() {
             return Err(Error::rule(Rule::CoseUnprotected, 0));
         }
-        let signature: [u8; 64] = signature[..].try_into().map_err(|_| structure())?;
         let link = Link::from_payload(payload).map_err(|r| Error::rule(r, 0))?;
         // The strict decoder admits only canonical bytes, so re-encoding gives them back; the
         // spec asks verifiers to check it all the same.
@@ -394,6 +399,15 @@ impl SignedLink {
     /// Checks the signature by the link's `signer` (docs/alloy.md, "Signatures").
     pub fn verify_signature(&self) -> Result<(), Rule> {
         ed25519::verify(&self.link.signer, &self.sig_structure, &self.signature)
+    }
+
+    /// The same, with the signer's key checked already (rules 1–3 hold for it).
+    pub(crate) fn verify_signature_with(
+        &self,
+        key: &ed25519_dalek::VerifyingKey,
+    ) -> Result<(), Rule> {
+        debug_assert_eq!(key.as_bytes(), &self.link.signer);
+        ed25519::verify_with(key, &self.sig_structure, &self.signature)
     }
 
     /// The exact encoded bytes.

@@ -19,6 +19,9 @@ pub const MAX_CODE_TEXT: usize = 1451;
 /// The largest chain file (and the largest decoded part).
 pub const MAX_CHAIN_FILE: usize = 1 << 20;
 
+/// The most parts a chain may be split into (a larger chain travels as a file).
+pub const MAX_PARTS: u64 = 64;
+
 /// The longest code text accepted (a few times [`MAX_CODE_TEXT`], for codes made by others).
 pub const MAX_TEXT: usize = 4096;
 
@@ -85,7 +88,7 @@ impl Part {
         else {
             return Err(bad());
         };
-        if *index == 0 || index > count || links.is_empty() {
+        if *index == 0 || index > count || *count > MAX_PARTS || links.is_empty() {
             return Err(bad());
         }
         let head = LinkId(head[..].try_into().map_err(|_| bad())?);
@@ -157,6 +160,12 @@ pub fn split(chain: &[SignedLink]) -> Result<Vec<Part>, Error> {
     // The count's own size changes a part's size (1 byte below 24, 2 below 256): settle it.
     let mut count = 1;
     loop {
+        if count > MAX_PARTS {
+            return Err(Error::TooManyParts {
+                count,
+                max: MAX_PARTS,
+            });
+        }
         let mut parts: Vec<Vec<SignedLink>> = vec![];
         let mut current: Vec<SignedLink> = vec![];
         for (index, link) in chain.iter().enumerate() {

@@ -854,6 +854,54 @@ fn vectors() -> Vec<Vector> {
             "chain.timestamp",
         ],
     ));
+    v.push(vector(
+        "qr-text-line-break",
+        "codes as scanned, each ending in CR LF (stripped; a space is Base45 and is not)",
+        texts.iter().map(|t| text_in(&format!("{t}\r\n"))).collect(),
+        &[],
+    ));
+    v.push(
+        vector(
+            "qr-part-count",
+            "part 1 of 65: a chain takes at most 64 codes",
+            vec![cbor_in(&raw_part(1, 65, head, &links))],
+            &["qr.part"],
+        )
+        .undecodable(),
+    );
+    v.push(vector(
+        "qr-missing-then-undecodable",
+        "a missing code before one whose first link does not decode: the gap is still reported",
+        {
+            let last = parts.len() as u64;
+            let mut f = fields(long[0].link());
+            f[1] = vec![0x07];
+            let mut ls = parts[parts.len() - 1].links.clone();
+            ls[0] = resign(&k2, &payload_of(&f));
+            vec![
+                text_in(&texts[0]),
+                cbor_in(&raw_part(last, last, long.last().unwrap().id().0, &ls)),
+            ]
+        },
+        &["link.type", "qr.missing"],
+    ));
+    v.push(vector(
+        "link-shape-before-type",
+        "type 0x07 and a 31-byte input_hash: the shape is checked before the type",
+        one({
+            let mut f = f.clone();
+            f[1] = vec![0x07];
+            f[3] = enc(&b([0; 31]));
+            resign(&k1, &payload_of(&f))
+        }),
+        &["link.structure"],
+    ));
+    v.push(vector(
+        "cbor-float-head",
+        "a timestamp that starts a half-precision float and ends there: a float, not a truncation",
+        one(with(7, &[0xf9])),
+        &["cbor.unsupported"],
+    ));
     v.push(
         vector(
             "input-too-large",

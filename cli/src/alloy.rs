@@ -184,10 +184,12 @@ fn read_sources(args: &ChainArgs) -> Result<Vec<Source>, Error> {
             out.extend(texts.into_iter().map(Source::Text));
         } else if bytes.starts_with(assay_alloy::QR_PREFIX.as_bytes()) {
             let text = String::from_utf8(bytes).map_err(|_| format!("{arg}: not UTF-8 text"))?;
+            // One code a line; a space is Base45, so only the line break goes.
             out.extend(
                 text.lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .map(|l| Source::Text(l.trim().to_owned())),
+                    .map(|l| l.trim_end_matches('\r'))
+                    .filter(|l| !l.is_empty())
+                    .map(|l| Source::Text(l.to_owned())),
             );
         } else {
             out.push(Source::Cbor(bytes));
