@@ -31,6 +31,12 @@ fn text(b: &[u8]) -> &str {
 fn parsers() -> Vec<(&'static str, usize, Parser)> {
     vec![
         ("bundle", MAX_BUNDLE, |b| outcome(Bundle::parse(b, "input"))),
+        ("alloy chain file", assay_alloy::MAX_CHAIN_FILE, |b| {
+            outcome(assay_alloy::Part::decode(b))
+        }),
+        ("alloy code text", assay_alloy::MAX_TEXT, |b| {
+            outcome(assay_alloy::Part::from_text(text(b)))
+        }),
         ("JobSpec", MAX_JOB, |b| {
             outcome(JobSpec::parse(text(b), "input"))
         }),
@@ -102,6 +108,10 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let cases: Vec<(&str, Result<(), String>)> = vec![
         ("bundle JSON", outcome(Bundle::parse(json.as_bytes(), "i"))),
         ("bundle CBOR", outcome(Bundle::parse(&cbor, "i"))),
+        (
+            "alloy chain file",
+            outcome(assay_alloy::Part::decode(&cbor)),
+        ),
         ("JobSpec JSON", outcome(JobSpec::parse(&json, "i"))),
         (
             "JobSpec TOML arrays",

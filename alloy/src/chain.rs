@@ -88,10 +88,7 @@ impl Verdict {
 }
 
 fn rule_of(e: &Error) -> Rule {
-    match e {
-        Error::Rule { rule, .. } => *rule,
-        _ => Rule::QrPart,
-    }
+    e.broken_rule().unwrap_or(Rule::QrPart)
 }
 
 /// A signer and the prev it signed after: two links with the same are a fork.

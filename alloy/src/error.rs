@@ -135,6 +135,16 @@ pub enum Error {
         /// Where in the input.
         offset: usize,
     },
+    /// An input larger than its limit (rule `input.too_large`), refused before it is read.
+    #[error("{what} is {size} bytes; input.too_large: at most {max}")]
+    TooLarge {
+        /// Which input.
+        what: &'static str,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A link to be signed is not well-formed.
     #[error("cannot sign this link: {0}")]
     Unsignable(String),
@@ -172,6 +182,15 @@ pub enum Error {
 impl Error {
     pub(crate) fn rule(rule: Rule, offset: usize) -> Error {
         Error::Rule { rule, offset }
+    }
+
+    /// The rule an input broke, for an error that is one.
+    pub fn broken_rule(&self) -> Option<Rule> {
+        match self {
+            Error::Rule { rule, .. } => Some(*rule),
+            Error::TooLarge { .. } => Some(Rule::TooLarge),
+            _ => None,
+        }
     }
 }
 

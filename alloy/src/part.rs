@@ -72,7 +72,11 @@ impl Part {
     /// Decodes a part (a chain file, or a code's bytes) strictly.
     pub fn decode(bytes: &[u8]) -> Result<Part, Error> {
         if bytes.len() > MAX_CHAIN_FILE {
-            return Err(Error::rule(Rule::TooLarge, MAX_CHAIN_FILE));
+            return Err(Error::TooLarge {
+                what: "a chain file or part",
+                size: bytes.len(),
+                max: MAX_CHAIN_FILE,
+            });
         }
         let bad = || Error::rule(Rule::QrPart, 0);
         let Value::Array(f) = Value::decode(bytes)? else {
@@ -108,7 +112,11 @@ impl Part {
     /// Decodes a code's text.
     pub fn from_text(text: &str) -> Result<Part, Error> {
         if text.len() > MAX_TEXT {
-            return Err(Error::rule(Rule::TooLarge, MAX_TEXT));
+            return Err(Error::TooLarge {
+                what: "a code text",
+                size: text.len(),
+                max: MAX_TEXT,
+            });
         }
         let body = text
             .strip_prefix(QR_PREFIX)
