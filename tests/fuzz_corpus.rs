@@ -282,6 +282,8 @@ fn alloy_inputs() -> Vec<(&'static str, &'static str, Vec<u8>)> {
                 out.push(("alloy", "decode_chain", hex::decode(cbor).unwrap()));
             }
             if let Some(text) = input["text"].as_str() {
+                // As the verifier takes it: a scanned code's line break removed.
+                let text = text.trim_end_matches(['\r', '\n']);
                 out.push(("alloy", "parse_qr_text", text.as_bytes().to_vec()));
             }
         }
