@@ -379,3 +379,59 @@ fn valid_inputs_pass_their_checks() {
     let every: std::collections::BTreeSet<_> = all.iter().map(|(t, _)| *t).collect();
     assert_eq!(seeded, every, "every target has valid inputs");
 }
+
+/// Each dictionary (`<crate>/fuzz/dicts/TARGET.dict`) belongs to a target and is in libFuzzer's
+/// syntax (a quoted string a line, `\\`, `\"` and `\xHH` its only escapes), which libFuzzer
+/// would otherwise refuse at the start of a campaign.
+#[test]
+fn dictionaries_are_libfuzzer_syntax() {
+    let mut seen = 0;
+    for (krate, targets) in FUZZ_CRATES {
+        let Ok(entries) = std::fs::read_dir(repo().join(krate).join("fuzz/dicts")) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let stem = path.file_stem().unwrap().to_str().unwrap().to_owned();
+            assert!(
+                targets.iter().any(|(t, _)| *t == stem),
+                "{} names no target of {krate}",
+                path.display()
+            );
+            for (n, line) in std::fs::read_to_string(&path).unwrap().lines().enumerate() {
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let body = line.strip_prefix('"').and_then(|l| l.strip_suffix('"'));
+                let ok = body.is_some_and(|b| {
+                    let mut chars = b.chars();
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '\\' => match chars.next() {
+                                Some('\\' | '"') => {}
+                                Some('x') => {
+                                    let hex: String = chars.by_ref().take(2).collect();
+                                    if hex.len() != 2 || !hex.chars().all(|h| h.is_ascii_hexdigit())
+                                    {
+                                        return false;
+                                    }
+                                }
+                                _ => return false,
+                            },
+                            '"' => return false,
+                            c if c.is_ascii() && !c.is_ascii_control() => {}
+                            _ => return false,
+                        }
+                    }
+                    true
+                });
+                assert!(ok, "{} line {}: {line}", path.display(), n + 1);
+            }
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 8,
+        "the text formats' dictionaries are there ({seen})"
+    );
+}
