@@ -326,178 +326,84 @@ fn tampering_a_missing_code_and_untrusted_signers_fail() {
     );
 }
 
+/// `fails` for a command line written as one string (no argument holds a space).
+fn fails_line(dir: &Path, line: &str, says: &str) {
+    fails(dir, &line.split_whitespace().collect::<Vec<_>>(), says);
+}
+
 #[test]
 fn unusable_inputs_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     chain(d);
     let h = hash("h");
-    fails(
+    let append =
+        format!("alloy sign --key enclave.pem --type eval --chain chain.alloy --output-hash {h}");
+    let first =
+        format!("alloy sign --key enclave.pem --type dataset --input-hash {h} --output-hash {h}");
+    fails_line(
         d,
-        &["alloy", "new-key", "--out", "enclave.pem"],
+        "alloy new-key --out enclave.pem",
         "exists; refusing to overwrite a key",
     );
-    fails(
+    fails_line(
         d,
-        &[
-            "alloy",
-            "sign",
-            "--key",
-            "enclave.pem",
-            "--type",
-            "eval",
-            "--chain",
-            "chain.alloy",
-            "--output-hash",
-            &h,
-            "--stage",
-            "nope=1",
-            "--out",
-            "x.alloy",
-        ],
+        &format!("{append} --stage nope=1 --out x.alloy"),
         "links of type eval have no stage key \"nope\"",
     );
-    fails(
+    fails_line(
         d,
-        &[
-            "alloy",
-            "sign",
-            "--key",
-            "enclave.pem",
-            "--type",
-            "eval",
-            "--chain",
-            "chain.alloy",
-            "--output-hash",
-            &h,
-            "--stage",
-            "contributions=many",
-            "--out",
-            "x.alloy",
-        ],
+        &format!("{append} --stage contributions=many --out x.alloy"),
         "contributions is an unsigned integer",
     );
-    fails(
+    fails_line(
         d,
-        &[
-            "alloy",
-            "sign",
-            "--key",
-            "enclave.pem",
-            "--type",
-            "eval",
-            "--chain",
-            "chain.alloy",
-            "--output-hash",
-            &h,
-            "--out",
-            "chain.alloy.copy",
-            "--at",
-            "2020-01-01T00:00:00Z",
-        ],
+        &format!("{append} --out chain.alloy.copy --at 2020-01-01T00:00:00Z"),
         "the new link would break chain.timestamp",
     );
-    fails(
+    fails_line(
         d,
-        &[
-            "alloy",
-            "sign",
-            "--key",
-            "enclave.pem",
-            "--type",
-            "dataset",
-            "--output-hash",
-            &h,
-            "--out",
-            "y.alloy",
-        ],
+        &format!("alloy sign --key enclave.pem --type dataset --output-hash {h} --out y.alloy"),
         "a first link needs --input-hash or --input",
     );
-    fails(
+    fails_line(
         d,
-        &[
-            "alloy",
-            "sign",
-            "--key",
-            "enclave.pem",
-            "--type",
-            "dataset",
-            "--input-hash",
-            &h,
-            "--output-hash",
-            &h,
-            "--out",
-            "chain.alloy",
-        ],
+        &format!("{first} --out chain.alloy"),
         "exists; refusing to overwrite it",
     );
     std::fs::write(d.join("not-a-key.pem"), "hello").unwrap();
-    fails(
+    fails_line(
         d,
-        &[
-            "alloy",
-            "sign",
-            "--key",
-            "not-a-key.pem",
-            "--type",
-            "dataset",
-            "--input-hash",
-            &h,
-            "--output-hash",
-            &h,
-            "--out",
-            "z.alloy",
-        ],
+        &format!("{first} --out z.alloy").replace("enclave.pem", "not-a-key.pem"),
         "not-a-key.pem: private key: not a PEM private key",
     );
     std::fs::write(d.join("garbage.alloy"), [0x85, 0x01]).unwrap();
-    fails(
+    fails_line(
         d,
-        &[
-            "alloy",
-            "sign",
-            "--key",
-            "enclave.pem",
-            "--type",
-            "eval",
-            "--chain",
-            "garbage.alloy",
-            "--output-hash",
-            &h,
-            "--out",
-            "w.alloy",
-        ],
+        &format!("{append} --out w.alloy").replace("chain.alloy", "garbage.alloy"),
         "not a valid, complete chain to append to: cbor.truncated",
     );
-    fails(d, &["alloy", "verify", "garbage.alloy"], "cbor.truncated");
-    fails(d, &["alloy", "verify", "AL1:a"], "qr.base45");
-    fails(
+    fails_line(d, "alloy verify garbage.alloy", "cbor.truncated");
+    fails_line(d, "alloy verify AL1:a", "qr.base45");
+    fails_line(
         d,
-        &["alloy", "verify", "nowhere.alloy"],
+        "alloy verify nowhere.alloy",
         "nowhere.alloy: No such file",
     );
     std::fs::write(d.join("blank.png"), b"\x89PNG\r\n\x1a\nrest").unwrap();
-    fails(
+    fails_line(
         d,
-        &["alloy", "verify", "blank.png"],
+        "alloy verify blank.png",
         "blank.png: QR image: not a PNG image",
     );
-    fails(
+    fails_line(
         d,
-        &["alloy", "qr", "garbage.alloy", "--out", "codes"],
+        "alloy qr garbage.alloy --out codes",
         "not a valid, complete chain",
     );
-    fails(
+    fails_line(
         d,
-        &[
-            "alloy",
-            "qr",
-            "chain.alloy",
-            "--out",
-            "codes",
-            "--scale",
-            "0",
-        ],
+        "alloy qr chain.alloy --out codes --scale 0",
         "--scale 0: 1 to 64",
     );
     assert!(

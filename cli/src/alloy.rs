@@ -548,21 +548,12 @@ fn sign(args: &SignArgs) -> Result<ExitCode, Error> {
     let mut chain: Vec<SignedLink> = vec![];
     if let Some(path) = &args.chain {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let v = assay_alloy::verify([Input::Cbor(&bytes)]);
-        if !v.valid() || !v.complete() {
-            let why: Vec<String> = v
-                .findings
-                .iter()
-                .map(|f| format!("{}: {}", f.rule, f.detail))
-                .collect();
-            return Err(format!(
-                "{}: not a valid, complete chain to append to: {}",
-                path.display(),
-                why.join("; ")
+        chain = whole_chain(assay_alloy::verify([Input::Cbor(&bytes)])).map_err(|why| {
+            format!(
+                "{}: not a valid, complete chain to append to: {why}",
+                path.display()
             )
-            .into());
-        }
-        chain = v.decoded().cloned().collect();
+        })?;
     }
     let last = chain.last();
     let input_hash = match (&args.input_hash, &args.input, last) {
@@ -612,20 +603,25 @@ fn sign(args: &SignArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The links of a valid, complete chain, or every finding in one line.
+fn whole_chain(v: Verdict) -> Result<Vec<SignedLink>, String> {
+    if v.valid() && v.complete() {
+        return Ok(v.decoded().cloned().collect());
+    }
+    let why: Vec<String> = v
+        .findings
+        .iter()
+        .map(|f| format!("{}: {}", f.rule, f.detail))
+        .collect();
+    Err(why.join("; "))
+}
+
 fn qr(args: &QrArgs) -> Result<ExitCode, Error> {
     if !(1..=64).contains(&args.scale) {
         return Err(format!("--scale {}: 1 to 64 pixels a module", args.scale).into());
     }
-    let v = verdict_of(&read_sources(&args.chain)?);
-    if !v.valid() || !v.complete() {
-        let why: Vec<String> = v
-            .findings
-            .iter()
-            .map(|f| format!("{}: {}", f.rule, f.detail))
-            .collect();
-        return Err(format!("not a valid, complete chain: {}", why.join("; ")).into());
-    }
-    let chain: Vec<SignedLink> = v.decoded().cloned().collect();
+    let chain = whole_chain(verdict_of(&read_sources(&args.chain)?))
+        .map_err(|why| format!("not a valid, complete chain: {why}"))?;
     let parts = assay_alloy::split(&chain)?;
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let n = parts.len();
