@@ -237,6 +237,72 @@ fn a_chain_made_with_sign_verifies_from_its_file_texts_and_images() {
 }
 
 #[test]
+fn a_model_card_carries_the_chain_and_the_model_and_its_codes_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    chain(d);
+    let out = ok(
+        d,
+        &[
+            "alloy",
+            "card",
+            "--model",
+            "model",
+            "--chain",
+            "chain.alloy",
+            "--out",
+            "card.svg",
+        ],
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(d, &["alloy", "show", "--json", "chain.alloy"])).unwrap();
+    let model = shown["links"][1]["output_hash"].as_str().unwrap();
+    let head = shown["head"].as_str().unwrap();
+    assert!(
+        out.contains(&format!("https://models.example/demo#alloy-sha256={model}")),
+        "{out}"
+    );
+    let svg = std::fs::read_to_string(d.join("card.svg")).unwrap();
+    for says in [
+        "<svg".to_owned(),
+        format!("model sha256 {model}"),
+        format!("head {head}"),
+        "evaluated: perplexity, baseline 12.5".to_owned(),
+        "4. delivery signed by".to_owned(),
+        "chain 1 of".to_owned(),
+        "the model".to_owned(),
+    ] {
+        assert!(svg.contains(&says), "the card should say {says:?}");
+    }
+    let pngs: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("card-chain-") && n.ends_with(".png"))
+        .collect();
+    assert!(!pngs.is_empty() && d.join("card-model.png").exists());
+    let mut a = vec!["alloy", "verify"];
+    a.extend(pngs.iter().map(String::as_str));
+    ok(d, &a);
+    std::fs::create_dir(d.join("other")).unwrap();
+    std::fs::write(d.join("other/x"), "x").unwrap();
+    fails(
+        d,
+        &[
+            "alloy",
+            "card",
+            "--model",
+            "other",
+            "--chain",
+            "chain.alloy",
+            "--out",
+            "c2.svg",
+        ],
+        "is no link's output_hash",
+    );
+    assert!(!d.join("c2.svg").exists());
+}
+
+#[test]
 fn tampering_a_missing_code_and_untrusted_signers_fail() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

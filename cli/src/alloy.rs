@@ -30,6 +30,10 @@ pub enum AlloyCommand {
     Sign(Box<SignArgs>),
     /// Write a chain's QR codes: for each part, PNG, SVG and its text.
     Qr(QrArgs),
+    /// Write a model card (SVG): the model's name, content hash, where to get it, its metric and
+    /// signers, the chain's QR codes and one code for the model (docs/alloy.md §10); the codes
+    /// as PNG beside it.
+    Card(Box<CardArgs>),
 }
 
 /// Where a chain comes from.
@@ -115,6 +119,30 @@ pub struct QrArgs {
     out: PathBuf,
 }
 
+/// Arguments of `assay alloy card`.
+#[derive(Args)]
+pub struct CardArgs {
+    /// The model's files (a file or a folder): their content hash must be a link's output_hash.
+    #[arg(long)]
+    model: PathBuf,
+    /// The chain (as for verify).
+    #[arg(long = "chain", required = true, num_args = 1..)]
+    chain: Vec<String>,
+    /// The model's name on the card (default: the folder's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Where to get the model (default: the delivery link's location).
+    #[arg(long)]
+    location: Option<String>,
+    /// Signer names from a keyring (docs/alloy.md §7); without one, keys are shown whole.
+    #[arg(long)]
+    keyring: Option<PathBuf>,
+    /// The card to write (SVG); its codes go beside it as `STEM-chain-N.png` and
+    /// `STEM-model.png`.
+    #[arg(long)]
+    out: PathBuf,
+}
+
 /// A 32-byte hash given in hex.
 #[derive(Clone, Copy)]
 pub struct HexHash([u8; 32]);
@@ -150,6 +178,7 @@ pub fn run(cmd: AlloyCommand) -> Result<ExitCode, Error> {
         AlloyCommand::NewKey { out } => new_key(&out),
         AlloyCommand::Sign(args) => sign(&args),
         AlloyCommand::Qr(args) => qr(&args),
+        AlloyCommand::Card(args) => card(&args),
     }
 }
 
@@ -642,5 +671,146 @@ fn qr(args: &QrArgs) -> Result<ExitCode, Error> {
             text.len()
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// XML text escaping for the card.
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A QR code's SVG placed at (x, y) inside the card.
+fn placed_code(text: &str, x: u32, y: u32) -> Result<String, Error> {
+    let svg = render::svg(text, 3)?;
+    let body = svg.find("<svg").map_or(svg.as_str(), |at| &svg[at..]);
+    Ok(body.replacen("<svg", &format!("<svg x=\"{x}\" y=\"{y}\""), 1))
+}
+
+fn card(args: &CardArgs) -> Result<ExitCode, Error> {
+    let keyring = match &args.keyring {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            Some(Keyring::parse(&text).map_err(|e| Error::Input(format!("{}: {e}", p.display())))?)
+        }
+        None => None,
+    };
+    let v = verdict_of(&read_sources(&ChainArgs {
+        chain: args.chain.clone(),
+    })?);
+    let trust = keyring.as_ref().map(|k| k.assess(&v));
+    let chain = whole_chain(v).map_err(|why| format!("not a valid, complete chain: {why}"))?;
+    let hash = content_hash(&args.model)?;
+    let made = chain.iter().rposition(|l| l.link().output_hash == hash).ok_or_else(|| {
+        format!(
+            "{}: its content hash {} is no link's output_hash: the chain does not vouch for these files",
+            args.model.display(),
+            hex::encode(hash)
+        )
+    })?;
+    let stage_text = |kind: LinkType, key: u64| {
+        chain
+            .iter()
+            .rev()
+            .filter(|l| l.link().kind == kind)
+            .find_map(|l| match l.link().stage.get(&key) {
+                Some(Value::Text(t)) => Some(t.clone()),
+                _ => None,
+            })
+    };
+    let location = args
+        .location
+        .clone()
+        .or_else(|| stage_text(LinkType::Delivery, 1))
+        .ok_or("no --location, and no delivery link names one")?;
+    let name = args.name.clone().unwrap_or_else(|| {
+        args.model
+            .file_name()
+            .map_or("model".into(), |n| n.to_string_lossy().into_owned())
+    });
+    // The model's code: its location with the whole content hash in the fragment (which a
+    // browser does not send), so a phone opens the download and the hash travels with it.
+    let model_text = format!("{location}#alloy-sha256={}", hex::encode(hash));
+    let parts = assay_alloy::split(&chain)?;
+    let mut lines = vec![
+        format!("model sha256 {}", hex::encode(hash)),
+        format!(
+            "made by link {} ({}), get it from {location}",
+            made + 1,
+            chain[made].link().kind.name()
+        ),
+    ];
+    if let Some(metric) = stage_text(LinkType::Eval, 1) {
+        let baseline =
+            stage_text(LinkType::Eval, 3).map_or(String::new(), |b| format!(", baseline {b}"));
+        lines.push(format!("evaluated: {metric}{baseline}"));
+    }
+    lines.push(format!(
+        "chain: {} links, head {}",
+        chain.len(),
+        chain.last().expect("a chain has links").id()
+    ));
+    for (i, l) in chain.iter().enumerate() {
+        let who = trust
+            .as_ref()
+            .and_then(|t| t.iter().find(|t| t.link == i))
+            .and_then(|t| t.signer.clone().ok())
+            .unwrap_or_else(|| hex::encode(l.link().signer));
+        lines.push(format!(
+            "{}. {} signed by {who}",
+            i + 1,
+            l.link().kind.name()
+        ));
+    }
+    let codes: Vec<(String, String)> = parts
+        .iter()
+        .map(|p| (format!("chain {} of {}", p.index, parts.len()), p.to_text()))
+        .chain([("the model".to_owned(), model_text.clone())])
+        .collect();
+    let (cell, margin) = (400u32, 24u32);
+    let text_h = 60 + 18 * lines.len() as u32;
+    let width = margin * 2 + cell * codes.len().min(3) as u32;
+    let rows = codes.len().div_ceil(3) as u32;
+    let height = text_h + rows * (cell + 30) + margin;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">\n<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n<text x=\"{margin}\" y=\"40\" font-family=\"sans-serif\" font-size=\"26\" font-weight=\"bold\">{}</text>\n",
+        xml(&name)
+    );
+    for (i, line) in lines.iter().enumerate() {
+        svg += &format!(
+            "<text x=\"{margin}\" y=\"{}\" font-family=\"monospace\" font-size=\"12\">{}</text>\n",
+            70 + 18 * i as u32,
+            xml(line)
+        );
+    }
+    let stem = args.out.with_extension("");
+    for (i, (label, text)) in codes.iter().enumerate() {
+        let (x, y) = (
+            margin + cell * (i as u32 % 3),
+            text_h + (cell + 30) * (i as u32 / 3),
+        );
+        svg += &format!(
+            "<text x=\"{x}\" y=\"{}\" font-family=\"sans-serif\" font-size=\"14\">{}</text>\n",
+            y + 16,
+            xml(label)
+        );
+        svg += &placed_code(text, x, y + 24)?;
+        svg += "\n";
+        let png = if i < parts.len() {
+            format!("{}-chain-{}.png", stem.display(), i + 1)
+        } else {
+            format!("{}-model.png", stem.display())
+        };
+        assay_keys::write_atomic(Path::new(&png), &render::png(text, 4)?, false)?;
+    }
+    svg += "</svg>\n";
+    assay_keys::write_atomic(&args.out, svg.as_bytes(), false)?;
+    println!(
+        "wrote {} ({} chain code(s) and the model's, PNGs beside it): {model_text}",
+        args.out.display(),
+        parts.len()
+    );
     Ok(ExitCode::SUCCESS)
 }
