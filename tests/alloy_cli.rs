@@ -45,137 +45,64 @@ fn hash(label: &str) -> String {
     hex::encode(sha2::Sha256::digest(label))
 }
 
+/// `ok` for a command line written as one string (no argument holds a space).
+fn ok_line(dir: &Path, line: &str) -> String {
+    ok(dir, &line.split_whitespace().collect::<Vec<_>>())
+}
+
 /// A chain of three links (dataset, adapter over a model folder, eval) by one key, and a
 /// fourth link (delivery) by another: `chain.alloy`, with the keys and the model beside it.
 fn chain(dir: &Path) -> PathBuf {
-    ok(dir, &["alloy", "new-key", "--out", "enclave.pem"]);
-    ok(dir, &["alloy", "new-key", "--out", "publisher.pem"]);
+    ok_line(dir, "alloy new-key --out enclave.pem");
+    ok_line(dir, "alloy new-key --out publisher.pem");
     std::fs::create_dir_all(dir.join("model/weights")).unwrap();
     std::fs::write(dir.join("model/config.json"), "{}").unwrap();
     std::fs::write(dir.join("model/weights/adapter.safetensors"), [7u8; 5000]).unwrap();
     let (job, root, recipe, bundle) = (hash("job"), hash("root"), hash("recipe"), hash("bundle"));
-    let at = |m: u32| format!("2026-12-01T00:{m:02}:00Z");
-    ok(
-        dir,
-        &[
-            "alloy",
-            "sign",
-            "--key",
-            "enclave.pem",
-            "--type",
-            "dataset",
-            "--input-hash",
-            &job,
-            "--output-hash",
-            &root,
-            "--stage",
-            "contributions=4",
-            "--stage",
-            &format!("job={job}"),
-            "--at",
-            &at(0),
-            "--out",
-            "chain.alloy",
-        ],
+    let at = |m: u32| format!("--at 2026-12-01T00:{m:02}:00Z");
+    let sign = |key: &str, rest: String| {
+        ok_line(
+            dir,
+            &format!("alloy sign --key {key} {rest} --out chain.alloy"),
+        )
+    };
+    sign(
+        "enclave.pem",
+        format!(
+            "--type dataset --input-hash {job} --output-hash {root} --stage contributions=4 --stage job={job} {}",
+            at(0)
+        ),
     );
-    ok(
-        dir,
-        &[
-            "alloy",
-            "sign",
-            "--key",
-            "enclave.pem",
-            "--type",
-            "adapter",
-            "--chain",
-            "chain.alloy",
-            "--output",
-            "model",
-            "--stage",
-            &format!("recipe={recipe}"),
-            "--stage",
-            "method=lora",
-            "--at",
-            &at(1),
-            "--out",
-            "chain.alloy",
-        ],
+    sign(
+        "enclave.pem",
+        format!(
+            "--type adapter --chain chain.alloy --output model --stage recipe={recipe} --stage method=lora {}",
+            at(1)
+        ),
     );
-    ok(
-        dir,
-        &[
-            "alloy",
-            "sign",
-            "--key",
-            "enclave.pem",
-            "--type",
-            "eval",
-            "--chain",
-            "chain.alloy",
-            "--output-hash",
-            &bundle,
-            "--stage",
-            "metric=perplexity",
-            "--stage",
-            "baseline=12.5",
-            "--stage",
-            &format!("scores={}", hash("scores")),
-            "--at",
-            &at(2),
-            "--out",
-            "chain.alloy",
-        ],
+    sign(
+        "enclave.pem",
+        format!(
+            "--type eval --chain chain.alloy --output-hash {bundle} --stage metric=perplexity --stage baseline=12.5 --stage scores={} {}",
+            hash("scores"),
+            at(2)
+        ),
     );
-    ok(
-        dir,
-        &[
-            "alloy",
-            "sign",
-            "--key",
-            "publisher.pem",
-            "--type",
-            "delivery",
-            "--chain",
-            "chain.alloy",
-            "--output",
-            "model",
-            "--stage",
-            "location=https://models.example/demo",
-            "--stage",
-            "size=5002",
-            "--at",
-            &at(3),
-            "--out",
-            "chain.alloy",
-        ],
+    sign(
+        "publisher.pem",
+        format!(
+            "--type delivery --chain chain.alloy --output model --stage location=https://models.example/demo --stage size=5002 {}",
+            at(3)
+        ),
     );
     dir.join("chain.alloy")
 }
 
-fn public_key(dir: &Path, pem: &str) -> String {
-    // `new-key` printed it; sign a scratch link to read it back from `show --json` instead.
-    let scratch = format!("{pem}.scratch.alloy");
-    ok(
-        dir,
-        &[
-            "alloy",
-            "sign",
-            "--key",
-            pem,
-            "--type",
-            "custom",
-            "--input-hash",
-            &hash("x"),
-            "--output-hash",
-            &hash("y"),
-            "--out",
-            &scratch,
-        ],
-    );
+/// The public key that signed link `index` of `chain.alloy`.
+fn signer_of(dir: &Path, index: usize) -> String {
     let shown: serde_json::Value =
-        serde_json::from_str(&ok(dir, &["alloy", "show", "--json", &scratch])).unwrap();
-    std::fs::remove_file(dir.join(scratch)).unwrap();
-    shown["links"][0]["signer"].as_str().unwrap().to_owned()
+        serde_json::from_str(&ok_line(dir, "alloy show --json chain.alloy")).unwrap();
+    shown["links"][index]["signer"].as_str().unwrap().to_owned()
 }
 
 #[test]
@@ -344,7 +271,7 @@ fn tampering_a_missing_code_and_untrusted_signers_fail() {
         ),
     );
 
-    let enclave = public_key(d, "enclave.pem");
+    let enclave = signer_of(d, 0);
     std::fs::write(
         d.join("enclave-only.toml"),
         format!("[[key]]\nname = \"demo enclave\"\ned25519 = \"{enclave}\"\n"),
@@ -370,7 +297,7 @@ fn tampering_a_missing_code_and_untrusted_signers_fail() {
         out.contains("trust: link 4 NOT TRUSTED (trust.unknown"),
         "{out}"
     );
-    let publisher = public_key(d, "publisher.pem");
+    let publisher = signer_of(d, 3);
     std::fs::write(
         d.join("both.toml"),
         format!("[[key]]\nname = \"demo enclave\"\ned25519 = \"{enclave}\"\n\n[[key]]\nname = \"publisher\"\ned25519 = \"{publisher}\"\nrevoked_at = 2027-01-01T00:00:00Z\n"),
