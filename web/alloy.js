@@ -4,11 +4,13 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  *
- * An ES module without dependencies, running unchanged in browsers and in Node ≥ 20. It needs
- * WebCrypto (`globalThis.crypto.subtle`) with Ed25519 for the signature equation (§3 rule 5);
- * everything else is here: the strict CBOR decoder (§1), links (§2), §3 rules 1–4 in BigInt,
- * content hashes (§4, with an incremental SHA-256), parts and Base45 (§5), the verification
- * algorithm (§6) and keyrings (§7).
+ * An ES module, running unchanged in browsers and in Node ≥ 20. The signature equation (§3
+ * rule 5) is checked by WebCrypto's Ed25519 (`globalThis.crypto.subtle`) where it has one, else
+ * by the vendored @noble/curves (vendor/noble-curves, loaded only then: feature-detected once,
+ * see `ed25519Implementation`); everything else is here, without dependencies: the strict CBOR
+ * decoder (§1), links (§2), §3 rules 1–4 in BigInt, content hashes (§4, with an incremental
+ * SHA-256 in JavaScript, and in WebAssembly where there is one: sha256.wasm), parts and Base45
+ * (§5), the verification algorithm (§6) and keyrings (§7).
  *
  * The API:
  *
@@ -37,11 +39,16 @@
  *   link's stage values are in CBOR diagnostic notation. A code's text is taken as given: a
  *   caller that reads it from a scanner or a paste strips line breaks first.
  *   Throws (rather than finding) only for inputs of the wrong type, a keyring that does not
- *   parse, or a WebCrypto without Ed25519.
+ *   parse, or no Ed25519 at all (WebCrypto has none and vendor/noble-curves did not load, or
+ *   `useEd25519('webcrypto')` where WebCrypto has none).
+ * - `ed25519Implementation()` (async): `'webcrypto'` or `'noble'`, which one checks rule 5;
+ *   `useEd25519('webcrypto' | 'noble' | 'auto')` sets it (tests).
  * - `parseKeyring(text)`: the keys of a keyring file (§7); throws `KeyringError`, whose
  *   message names the line or key and what is wrong.
  * - `Sha256` (`update(bytes)`, `digest()`), `sha256(bytes)`, `hashFile(blob, onProgress)` and
- *   `directoryHash(entries)`: the content hashes of §4.
+ *   `directoryHash(entries)`: the content hashes of §4. `loadSha256Wasm()` (hashFile calls it)
+ *   makes Sha256 use sha256.wasm; `sha256Implementation()` says which one it uses, `useSha256(
+ *   'js' | 'wasm' | 'auto')` chooses (tests, benchmarks), `sha256WasmError()` says why not.
  * - `decodeCbor(bytes)` and `encodeCbor(item)`: §1's strict decoder (throws `RuleError`, whose
  *   `rule` and `offset` say what and where) and deterministic encoder; `base45Decode(text)`.
  * - `RULES`: every rule's code and what it requires; `hex` and `unhex`.
@@ -416,7 +423,9 @@ function sha256Blocks(state, bytes, at, end) {
 
 /**
  * Incremental SHA-256: `new Sha256().update(a).update(b).digest()` is the hash of `a ‖ b`.
- * Whole blocks are hashed straight from the caller's bytes; only a partial block is copied.
+ * Whole blocks are hashed straight from the caller's bytes (in JavaScript), or copied into
+ * sha256.wasm's memory a chunk at a time once `loadSha256Wasm()` has loaded it; only a partial
+ * block is kept here.
  */
 export class Sha256 {
   #state = new Int32Array([
@@ -438,11 +447,11 @@ export class Sha256 {
       this.#block.set(bytes.subarray(0, at), this.#filled);
       this.#filled += at;
       if (this.#filled < 64) return this;
-      sha256Blocks(this.#state, this.#block, 0, 64);
+      blocksFor(64)(this.#state, this.#block, 0, 64);
       this.#filled = 0;
     }
     const whole = bytes.length - ((bytes.length - at) % 64); // not & ~63: chunks may pass 2^31 bytes
-    sha256Blocks(this.#state, bytes, at, whole);
+    blocksFor(whole - at)(this.#state, bytes, at, whole);
     this.#block.set(bytes.subarray(whole), 0);
     this.#filled = bytes.length - whole;
     return this;
@@ -456,11 +465,116 @@ export class Sha256 {
     const pad = new Uint8Array((this.#filled < 56 ? 56 : 120) - this.#filled);
     pad[0] = 0x80;
     const tail = concatBytes(this.#block.subarray(0, this.#filled), pad, bits);
-    sha256Blocks(this.#state, tail, 0, tail.length);
+    blocksFor(tail.length)(this.#state, tail, 0, tail.length);
     const out = new Uint8Array(32);
     const view = new DataView(out.buffer);
     for (let i = 0; i < 8; i++) view.setInt32(4 * i, this.#state[i]);
     return out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SHA-256 in WebAssembly: sha256.wasm (assembled from sha256.wat, which sha256-wat.mjs writes),
+// the same compression function, faster in V8 than the JavaScript above (docs/performance.md).
+// It is used where it loads and passes a known-answer check; else the JavaScript is.
+
+/** Updates with fewer bytes of whole blocks than this stay in JavaScript (the copy is not worth it). */
+const WASM_MIN = 512;
+
+let sha256Mode = 'auto'; // 'auto' | 'js' | 'wasm'
+let wasmBlocks = null; // (state, bytes, at, end) => void, once sha256.wasm is loaded and checked
+let wasmLoad = null; // the promise of loading it: true, or false (wasmError says why)
+let wasmError = null;
+
+/** The compression function for `n` bytes of whole blocks: the WebAssembly one or the JavaScript one. */
+function blocksFor(n) {
+  if (wasmBlocks === null || sha256Mode === 'js') return sha256Blocks;
+  return sha256Mode === 'wasm' || n >= WASM_MIN ? wasmBlocks : sha256Blocks;
+}
+
+/**
+ * Loads sha256.wasm (once; `fetch` beside this module, or the file in Node) and checks it on
+ * known answers. Resolves to true when Sha256 uses it from now on (for updates of at least 512
+ * bytes), false when it cannot (no WebAssembly, the file does not load, a Content-Security-Policy
+ * without 'wasm-unsafe-eval', a wrong answer): then `sha256WasmError()` says why and the
+ * JavaScript SHA-256 does everything. `hashFile` calls it.
+ */
+export function loadSha256Wasm() {
+  wasmLoad ??= (async () => {
+    try {
+      if (typeof WebAssembly !== 'object') throw new Error('this environment has no WebAssembly');
+      const url = new URL('./sha256.wasm', import.meta.url);
+      let bytes;
+      if (url.protocol === 'file:') {
+        const { readFile } = await import('node:fs/promises');
+        bytes = await readFile(url);
+      } else {
+        const response = await fetch(url);
+        if (!response.ok) throw new Error(`${url.pathname}: HTTP ${response.status}`);
+        bytes = await response.arrayBuffer();
+      }
+      const { instance } = await WebAssembly.instantiate(bytes);
+      const blocks = wasmCompression(instance.exports);
+      checkCompression(blocks);
+      wasmBlocks = blocks;
+      return true;
+    } catch (e) {
+      wasmError = e;
+      return false;
+    }
+  })();
+  return wasmLoad;
+}
+
+/** Why sha256.wasm is not used (an Error), or null. */
+export function sha256WasmError() {
+  return wasmError;
+}
+
+/**
+ * Which SHA-256 `Sha256` uses: `'wasm'` (for updates of 512 bytes or more; `useSha256('wasm')`:
+ * for every block) or `'js'`.
+ */
+export function sha256Implementation() {
+  return wasmBlocks !== null && sha256Mode !== 'js' ? 'wasm' : 'js';
+}
+
+/**
+ * Sets which SHA-256 to use (tests, benchmarks): `'js'`, `'wasm'` (every block, once loaded;
+ * `hashFile` then throws if it does not load) or `'auto'` (the default).
+ */
+export function useSha256(mode) {
+  if (!['js', 'wasm', 'auto'].includes(mode)) throw new TypeError(`useSha256: ${JSON.stringify(mode)} is not 'js', 'wasm' or 'auto'`);
+  sha256Mode = mode;
+}
+
+/** sha256Blocks' twin over sha256.wasm's exports: state in and out, bytes copied in chunks. */
+function wasmCompression({ memory, blocks, state, input, capacity }) {
+  const [at0, into, room] = [state.value, input.value, capacity.value];
+  if (room % 64 !== 0 || room < 64 || into + room > memory.buffer.byteLength) throw new Error('sha256.wasm: unexpected memory layout');
+  const view = new DataView(memory.buffer);
+  const mem = new Uint8Array(memory.buffer);
+  return (st, bytes, at, end) => {
+    for (let i = 0; i < 8; i++) view.setInt32(at0 + 4 * i, st[i], true);
+    while (at < end) {
+      const n = Math.min(room, end - at);
+      mem.set(bytes.subarray(at, at + n), into);
+      blocks(into, n / 64);
+      at += n;
+    }
+    for (let i = 0; i < 8; i++) st[i] = view.getInt32(at0 + 4 * i, true);
+  };
+}
+
+/** Throws unless `blocks` gives the JavaScript compression's state on a few messages. */
+function checkCompression(blocks) {
+  const data = new Uint8Array(64 * 37);
+  for (let i = 0, x = 0x2545f491; i < data.length; i++, x = (Math.imul(x, 0x41c64e6d) + 12345) | 0) data[i] = x >>> 24;
+  for (const n of [1, 2, 37]) {
+    const [want, got] = [new Int32Array(8).fill(n * 0x01010101), new Int32Array(8).fill(n * 0x01010101)];
+    sha256Blocks(want, data, 0, 64 * n);
+    blocks(got, data, 0, 64 * n);
+    if (want.some((w, i) => w !== got[i])) throw new Error(`sha256.wasm gives a wrong result on ${n} block(s)`);
   }
 }
 
@@ -730,7 +844,7 @@ function diagnostic(item) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §3 Ed25519: rules 1–4 in BigInt, rule 5 by WebCrypto
+// §3 Ed25519: rules 1–4 in BigInt, rule 5 by WebCrypto (or the vendored @noble/curves)
 
 const P = 2n ** 255n - 19n;
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
@@ -801,7 +915,8 @@ const POINT_FAULTS = {
 
 /**
  * Verifies an Ed25519 signature by §3: rules 1–3 for the key, then for R, rule 4 for S, then
- * the equation by WebCrypto. Resolves to null, or to `{rule, what}` for the first rule broken.
+ * the equation (rule 5) by WebCrypto or, where WebCrypto has no Ed25519, by the vendored
+ * @noble/curves. Resolves to null, or to `{rule, what}` for the first rule broken.
  */
 async function verifySignature(signer, message, signature) {
   const r = signature.subarray(0, 32);
@@ -812,14 +927,15 @@ async function verifySignature(signer, message, signature) {
   if (leBigInt(signature.subarray(32)) >= L) {
     return { rule: 'ed25519.non_canonical_scalar', what: `S ${hex(signature.subarray(32))} is not below the group order L` };
   }
-  if (await webCryptoVerify(signer, message, signature)) return null;
+  const equation = (await ed25519Implementation()) === 'noble' ? nobleVerify : webCryptoVerify;
+  if (await equation(signer, message, signature)) return null;
   return { rule: 'ed25519.bad_signature', what: 'the signature does not verify by the signer key' };
 }
 
 async function webCryptoVerify(signer, message, signature) {
   const subtle = globalThis.crypto?.subtle;
   if (!subtle) {
-    throw new Error('alloy.js needs WebCrypto (globalThis.crypto.subtle), which browsers give only to secure contexts (https, localhost)');
+    throw new Error('alloy.js: WebCrypto (globalThis.crypto.subtle) is missing; browsers give it only to secure contexts (https, localhost)');
   }
   let key;
   try {
@@ -831,6 +947,91 @@ async function webCryptoVerify(signer, message, signature) {
     throw new Error(`alloy.js: WebCrypto refused the Ed25519 key ${hex(signer)}: ${e?.message ?? e}`);
   }
   return subtle.verify({ name: 'Ed25519' }, key, signature, message);
+}
+
+// RFC 8032 §7.1 TEST 1: a public key and its signature of the empty message.
+const RFC8032_KEY = 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a';
+const RFC8032_SIG = 'e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b';
+
+let ed25519Forced = null; // 'webcrypto' | 'noble' | null (decide by feature detection)
+let ed25519Chosen = null; // the promise of the decision, made once
+let noble = null; // the promise of the vendored @noble/curves and @noble/hashes, loaded once
+
+/**
+ * Which implementation checks §3 rule 5: `'webcrypto'` where WebCrypto has Ed25519, else
+ * `'noble'` (the vendored @noble/curves, loaded then). Decided once, by importing RFC 8032's
+ * TEST 1 key into WebCrypto and verifying its signature (a WebCrypto that refuses the key, lacks
+ * `crypto.subtle` or gets the answer wrong is not used). Rejects if noble cannot be loaded.
+ */
+export function ed25519Implementation() {
+  ed25519Chosen ??= (async () => {
+    if (ed25519Forced === 'webcrypto') return 'webcrypto';
+    if (ed25519Forced !== 'noble' && await webCryptoHasEd25519()) return 'webcrypto';
+    await loadNoble();
+    return 'noble';
+  })();
+  return ed25519Chosen;
+}
+
+/**
+ * Sets which implementation checks rule 5 (for tests, and for a page that wants one):
+ * `'webcrypto'` (throws at verify time where WebCrypto has no Ed25519), `'noble'`, or `'auto'`
+ * (feature detection, the default). Forgets an earlier decision.
+ */
+export function useEd25519(name) {
+  if (!['webcrypto', 'noble', 'auto'].includes(name)) throw new TypeError(`useEd25519: ${JSON.stringify(name)} is not 'webcrypto', 'noble' or 'auto'`);
+  ed25519Forced = name === 'auto' ? null : name;
+  ed25519Chosen = null;
+}
+
+async function webCryptoHasEd25519() {
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) return false;
+  try {
+    const key = await subtle.importKey('raw', unhex(RFC8032_KEY), { name: 'Ed25519' }, false, ['verify']);
+    return await subtle.verify({ name: 'Ed25519' }, key, unhex(RFC8032_SIG), new Uint8Array(0)) === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The vendored @noble/curves 2.4.0 and @noble/hashes 2.4.0 (vendor/README.md). They import
+ * each other by bare specifiers (`@noble/hashes/sha2.js`), which index.html's import map
+ * resolves in the page (test/noble-resolve.mjs does it in Node).
+ */
+function loadNoble() {
+  noble ??= Promise.all([
+    import('./vendor/noble-curves/ed25519.js'),
+    import('./vendor/noble-hashes/sha2.js'),
+  ]).then(([curves, hashes]) => ({ Point: curves.ed25519.Point, sha512: hashes.sha512 }), (e) => {
+    noble = null;
+    throw new Error(`alloy.js: WebCrypto has no Ed25519 here and the fallback (vendor/noble-curves) did not load: ${e?.message ?? e}`);
+  });
+  return noble;
+}
+
+/**
+ * Rule 5 with noble's point arithmetic, for inputs that passed rules 1–4: whether the encoding
+ * of [S]B − [k]A, k = SHA-512(R ‖ A ‖ M) mod L, equals R byte for byte.
+ *
+ * Not `ed25519.verify(sig, msg, key, {zip215: false})`: even strict (zip215: false: canonical
+ * encodings, no small-order A) noble checks the *cofactored* equation [8]([S]B − R − [k]A) = 0
+ * (RFC 8032 §5.1.7's "sufficient" check), which also accepts an R or A with a torsion
+ * component that the cofactorless equation refuses. ed25519-dalek's verify_strict, BoringSSL
+ * (Chromium's WebCrypto) and OpenSSL (Node's) compute R' = [S]B − [k]A, compress it and compare
+ * the bytes with R: that is what this does, with noble's `multiplyUnsafe` (variable time is
+ * fine: everything here is public). Rules 1–3 ran before, so A decodes (`fromBytes` with
+ * zip215 false, RFC 8032 decoding) and k < L, S < L are the scalars noble takes.
+ */
+async function nobleVerify(signer, message, signature) {
+  const { Point, sha512 } = await loadNoble();
+  const r = signature.subarray(0, 32);
+  const s = leBigInt(signature.subarray(32));
+  const k = leBigInt(sha512(concatBytes(r, signer, message))) % L;
+  const a = Point.fromBytes(signer, false);
+  const expected = Point.BASE.multiplyUnsafe(s).subtract(a.multiplyUnsafe(k)).toBytes();
+  return equalBytes(expected, r);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1404,11 +1605,15 @@ function trustRule(key, t) {
 /**
  * SHA-256 of a Blob (a File) or a ReadableStream of Uint8Array chunks, read chunk by chunk,
  * never whole. `onProgress(bytesDone, bytesTotal)` is called after each chunk (total null for a
- * stream). Resolves to the 32-byte hash.
+ * stream). Resolves to the 32-byte hash. Loads sha256.wasm first (`loadSha256Wasm`) unless
+ * `useSha256('js')`; throws if it does not load under `useSha256('wasm')`.
  */
 export async function hashFile(source, onProgress) {
   const stream = typeof source?.stream === 'function' ? source.stream() : source;
   if (typeof stream?.getReader !== 'function') throw new TypeError('hashFile: expected a Blob, a File or a ReadableStream of bytes');
+  if (sha256Mode !== 'js' && !(await loadSha256Wasm()) && sha256Mode === 'wasm') {
+    throw new Error(`hashFile: sha256.wasm did not load: ${wasmError?.message ?? wasmError}`);
+  }
   const total = typeof source.size === 'number' ? source.size : null;
   const reader = stream.getReader();
   const h = new Sha256();

@@ -7,20 +7,23 @@
  * SPDX-License-Identifier: Apache-2.0
  *
  * Nothing leaves the page: files are read locally, links are never followed, and the page's
- * Content-Security-Policy forbids any connection.
+ * Content-Security-Policy forbids any connection off its origin (the one fetch is its own
+ * sha256.wasm).
  *
  * For tests, the page keeps its state in attributes:
- *   html[data-ready="true"]                       the page is set up (data-ed25519: yes/no)
+ *   html[data-ready="true"]                       the page is set up; data-ed25519: yes (WebCrypto's),
+ *                                                  noble (the vendored @noble/curves), no (none)
  *   #result[data-state]                            idle | running | done | error
  *   #verdict[data-valid|data-complete|data-trusted]  "true"/"false"; trusted also "none", "error"
  *   #findings [data-rule="code"]                   each finding's rule code
  *   #missing [data-missing="64 hex"]               each missing link named by its id
  *   #links li[data-link-id] … [data-trust]          per link; the trust code or the key's name
  *   #model-check[data-state], #rehash-progress[data-percent], #rehash-results li[data-hash,
- *   data-kind, data-name, data-match], #rehash-throughput[data-bytes, data-ms, data-mbps]
+ *   data-kind, data-name, data-match], #rehash-throughput[data-bytes, data-ms, data-mbps,
+ *   data-sha256 (wasm | js)]
  */
 
-import { KeyringError, RULES, parseKeyring, verify } from './alloy.js';
+import { KeyringError, RULES, ed25519Implementation, parseKeyring, verify } from './alloy.js';
 
 /** A chain file or part is at most 1 MiB (§8); one byte more is read so that alloy.js can say so. */
 const MAX_PART = 1 << 20;
@@ -395,7 +398,8 @@ function renderVerdict(v, inputs, keyring, ms) {
   renderFindings(v, inputs);
   renderMissing(missing);
   renderLinks(v);
-  $('verify-time').textContent = `Verified ${plural(inputs.length, 'input')} (${plural(n, 'link')}) in ${ms.toFixed(1)} ms.`;
+  const ed = { yes: 'WebCrypto', noble: '@noble/curves' }[document.documentElement.dataset.ed25519];
+  $('verify-time').textContent = `Verified ${plural(inputs.length, 'input')} (${plural(n, 'link')}) in ${ms.toFixed(1)} ms${ed ? ` (Ed25519: ${ed})` : ''}.`;
   $('details').hidden = false;
 }
 
@@ -596,7 +600,7 @@ function rehashInWorker(groups, onProgress, job) {
       else if (data.type === 'progress') onProgress(data.done, data.total);
       else {
         worker.terminate();
-        if (data.type === 'done') resolve(data.results);
+        if (data.type === 'done') resolve({ results: data.results, sha256: data.sha256 });
         else reject(new Error(data.message));
       }
     };
@@ -611,13 +615,13 @@ function rehashInWorker(groups, onProgress, job) {
 
 /** The same on the page's own thread, for browsers without module workers. */
 async function rehashHere(groups, onProgress, job) {
-  const { rehash } = await import('./rehash.js');
+  const [{ rehash }, { sha256Implementation }] = await Promise.all([import('./rehash.js'), import('./alloy.js')]);
   let cancelled = false;
   job.cancel = () => {
     cancelled = true;
   };
   let last = 0;
-  return rehash(groups, (done, total) => {
+  const results = await rehash(groups, (done, total) => {
     if (cancelled) throw Object.assign(new Error('cancelled'), { cancelled: true });
     const now = performance.now();
     if (now - last >= 50 || done === total) {
@@ -625,6 +629,7 @@ async function rehashHere(groups, onProgress, job) {
       onProgress(done, total);
     }
   });
+  return { results, sha256: sha256Implementation() };
 }
 
 function setProgress(done, total) {
@@ -651,12 +656,13 @@ async function startRehash(groups) {
   $('rehash-throughput').textContent = '';
   const start = performance.now();
   let results;
+  let sha256;
   try {
     try {
-      results = await rehashInWorker(groups, setProgress, job);
+      ({ results, sha256 } = await rehashInWorker(groups, setProgress, job));
     } catch (e) {
       if (!e.noWorker) throw e;
-      results = await rehashHere(groups, setProgress, job);
+      ({ results, sha256 } = await rehashHere(groups, setProgress, job));
     }
   } catch (e) {
     if (rehashJob !== job) return;
@@ -678,7 +684,8 @@ async function startRehash(groups) {
   tp.dataset.bytes = String(total);
   tp.dataset.ms = ms.toFixed(1);
   tp.dataset.mbps = mbps.toFixed(1);
-  tp.textContent = `Hashed ${bytesText(total)} in ${(ms / 1000).toFixed(2)} s: ${mbps.toFixed(1)} MB/s.`;
+  tp.dataset.sha256 = sha256;
+  tp.textContent = `Hashed ${bytesText(total)} in ${(ms / 1000).toFixed(2)} s: ${mbps.toFixed(1)} MB/s (SHA-256 in ${sha256 === 'wasm' ? 'WebAssembly' : 'JavaScript'}).`;
   $('rehash-status').textContent = `Done: ${plural(fileCount, 'file')} hashed.`;
   section.dataset.state = 'done';
 }
@@ -784,21 +791,25 @@ function dropZone(zone, onDrop) {
   });
 }
 
+/** What checks signatures (§3 rule 5), in words, by `ed25519Implementation()`'s answer. */
+const ED25519_NAMES = {
+  webcrypto: () => "this browser's WebCrypto (Ed25519)",
+  noble: () => `@noble/curves 2.4.0, vendored with this page (the browser gives it no WebCrypto Ed25519${window.isSecureContext ? '' : ': the page is not in a secure context, https or localhost'})`,
+};
+
 async function checkEnvironment() {
   const warn = $('env-warning');
   const problems = [];
   let ed25519 = 'no';
-  if (!window.isSecureContext || !globalThis.crypto?.subtle) {
-    problems.push('This page is not in a secure context, so the browser gives it no WebCrypto and signatures cannot be checked. Open it over https or from localhost (http://localhost or http://127.0.0.1).');
-  } else {
-    try {
-      // RFC 8032 §7.1 TEST 1's public key.
-      const key = Uint8Array.from('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a'.match(/../g), (h) => parseInt(h, 16));
-      await crypto.subtle.importKey('raw', key, { name: 'Ed25519' }, false, ['verify']);
-      ed25519 = 'yes';
-    } catch {
-      problems.push('This browser\'s WebCrypto has no Ed25519, so signatures cannot be checked. A current Chrome, Edge, Firefox or Safari has it.');
-    }
+  try {
+    // WebCrypto's Ed25519 where the browser has it (a secure context: https or localhost), else
+    // the vendored @noble/curves; alloy.js decides once.
+    const impl = await ed25519Implementation();
+    ed25519 = impl === 'webcrypto' ? 'yes' : 'noble';
+    $('ed25519-impl').textContent = ED25519_NAMES[impl]();
+  } catch (e) {
+    $('ed25519-impl').textContent = 'nothing: signatures cannot be checked here';
+    problems.push(`Signatures cannot be checked: this browser's WebCrypto has no Ed25519 and the page's own Ed25519 (vendor/noble-curves) did not load (${e.message}).`);
   }
   document.documentElement.dataset.ed25519 = ed25519;
   if (problems.length) {

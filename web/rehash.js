@@ -5,22 +5,24 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  *
- * `rehash(groups, onProgress)`: `groups` is a list of `{kind: 'file', name, file}` (a file's
+ * `rehash(groups, onProgress, {open})`: `groups` is a list of `{kind: 'file', name, file}` (a file's
  * hash: SHA-256 of its bytes) and `{kind: 'directory', name, files: [{path, file}]}` (the
  * directory hash of its files, `path` relative to the directory's root). `onProgress(done,
  * total)` is called with the bytes hashed so far over all groups. Resolves to one result per
  * group, `{kind, name, hash, bytes, files}` (`files`: each `{path, size, sha256}` of a
- * directory, sorted by path; hashes in hex).
+ * directory, sorted by path; hashes in hex). Files are hashed with sha256.wasm where it loads
+ * (alloy.js's `hashFile`), else in JavaScript; `sha256Implementation()` says which. `open(file)`,
+ * optional, gives what hashFile reads for a file (a ReadableStream; default: the file itself).
  */
 
 import { directoryHash, hashFile, hex } from './alloy.js';
 
-export async function rehash(groups, onProgress) {
+export async function rehash(groups, onProgress, { open } = {}) {
   const total = groups.reduce((sum, g) => sum + (g.kind === 'file' ? g.file.size : g.files.reduce((s, f) => s + f.file.size, 0)), 0);
   let before = 0;
   const one = async (file) => {
     const start = before;
-    const digest = await hashFile(file, (done) => onProgress?.(start + done, total));
+    const digest = await hashFile(open ? open(file) : file, (done) => onProgress?.(start + done, total));
     before = start + file.size;
     onProgress?.(before, total);
     return digest;

@@ -4,7 +4,7 @@
 //   NODE_PATH=~/.cache/assay/playwright-core-1.65.1/node_modules \
 //   node web/test/browser.mjs [--chromium /usr/bin/chromium] [--vectors docs/alloy/vectors]
 //        [--qr-png FILE ...] [--artifacts /tmp/alloy-browser-artifacts] [--rehash-mib 256]
-//        [--check-mib 64] [--runs 20]
+//        [--check-mib 64] [--runs 20] [--peers] [--no-noble]
 //
 // It serves web/ on 127.0.0.1 (a free port) with a small static server, fails if the page asks
 // for anything else, and for each vector puts its inputs into the page (texts pasted, CBOR as
@@ -12,8 +12,15 @@
 // `expect`. With --qr-png (PNG images of one chain's codes, as `assay alloy qr` writes them) it
 // checks that the page reads them into a valid, complete chain (and, where a part-N-of-M.txt
 // lies beside an image, that the text read is exactly that). It re-hashes generated files and
-// a folder in the page against node's hashes, and prints the page's hashing throughput and the
-// time verify takes in the page (median of --runs runs of golden-long-qr's texts).
+// a folder in the page against node's hashes, and prints the page's hashing throughput (on a
+// --rehash-mib MiB file, 1024 for a GiB: written and hashed a MiB at a time, never whole; then
+// its worker forced to SHA-256 in JavaScript and in WebAssembly; --peers: openssl and sha256sum
+// on the same file) and the time verify takes in the page (median of --runs runs of
+// golden-long-qr's texts). Then (unless --no-noble) it loads the page again with WebCrypto's
+// Ed25519 taken out before the page's scripts run, and checks that the page says it uses the
+// vendored @noble/curves and shows the golden, ed25519-* and keyring-trusted vectors as expected.
+// Every file is served with the page's Content-Security-Policy as a header too, so that the
+// hashing worker runs under it.
 //
 // Needs playwright-core (found through NODE_PATH; no browser download: the Chromium given is
 // launched). Prints one summary line; exits 0 when everything passed, 1 listing the failures,
@@ -21,12 +28,13 @@
 //
 // SPDX-License-Identifier: Apache-2.0
 
+import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import {
-  closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync,
+  closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, extname, join, normalize, resolve, sep } from 'node:path';
@@ -50,6 +58,8 @@ function parseArgs(argv) {
     rehashMib: 256,
     checkMib: 64,
     runs: 20,
+    peers: false,
+    noble: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -66,8 +76,11 @@ function parseArgs(argv) {
     else if (a === '--rehash-mib') opts.rehashMib = Number(value());
     else if (a === '--check-mib') opts.checkMib = Number(value());
     else if (a === '--runs') opts.runs = Number(value());
+    else if (a === '--peers') opts.peers = true;
+    else if (a === '--no-noble') opts.noble = false;
     else if (a === '--help' || a === '-h') {
-      console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).slice(0, 20).join('\n'));
+      const lines = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
+      console.log(lines.slice(0, lines.findIndex((l) => !l.startsWith('//'))).join('\n'));
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -105,8 +118,21 @@ const MIME = {
   '': 'text/plain; charset=utf-8', // LICENSE
 };
 
+/** The page's Content-Security-Policy, from index.html's meta tag. */
+function pagePolicy(root) {
+  const csp = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(readFileSync(join(root, 'index.html'), 'utf8'))?.[1];
+  if (!csp) throw new Error('index.html has no Content-Security-Policy meta tag');
+  return csp;
+}
+
+/**
+ * Serves `root` on 127.0.0.1. Every response carries the page's own policy as a
+ * Content-Security-Policy header too: a worker takes its policy from its script's response, not
+ * from the page's meta tag, so this makes the hashing worker run under the same policy.
+ */
 function serve(root) {
   const misses = [];
+  const csp = pagePolicy(root);
   const server = createServer((req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
     let path;
@@ -123,7 +149,7 @@ function serve(root) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
       return;
     }
-    res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' }).end(readFileSync(path));
+    res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store', 'content-security-policy': csp }).end(readFileSync(path));
   });
   return new Promise((ok, fail) => {
     server.once('error', fail);
@@ -140,7 +166,11 @@ const nodeSha256 = (...parts) => {
   return h.digest();
 };
 
-/** A file of `mib` MiB of a pattern that differs from chunk to chunk; returns its SHA-256 (hex). */
+/**
+ * A file of `mib` MiB of a pattern that differs from chunk to chunk, written a MiB at a time and
+ * synced (so that the kernel's writeback does not run beside the page's hashing); returns its
+ * SHA-256 (hex).
+ */
 function patternFile(path, mib, seed) {
   const chunk = Buffer.alloc(1 << 20);
   const h = createHash('sha256');
@@ -151,6 +181,7 @@ function patternFile(path, mib, seed) {
       writeSync(fd, chunk);
       h.update(chunk);
     }
+    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
@@ -332,8 +363,126 @@ async function rehashed(page, timeout) {
       bytes: Number(t.dataset.bytes),
       ms: Number(t.dataset.ms),
       mbps: Number(t.dataset.mbps),
+      sha256: t.dataset.sha256,
     };
   });
+}
+
+/** openssl (with and without SHA-NI) and sha256sum on the same file, for comparison. */
+function peers(path, mib, want, fail) {
+  const runs = [
+    ['openssl dgst -sha256', 'openssl', ['dgst', '-sha256', path], {}],
+    ['openssl dgst -sha256, SHA-NI off (OPENSSL_ia32cap=:~0x20000000)', 'openssl', ['dgst', '-sha256', path], { OPENSSL_ia32cap: ':~0x20000000' }],
+    ['sha256sum', 'sha256sum', [path], {}],
+  ];
+  for (const [what, cmd, args, env] of runs) {
+    try {
+      let best = Infinity;
+      for (let i = 0; i < 3; i++) {
+        const t = performance.now();
+        const out = execFileSync(cmd, args, { env: { ...process.env, ...env }, encoding: 'utf8' });
+        best = Math.min(best, performance.now() - t);
+        if (!out.includes(want)) fail(`${what}: ${out.trim()} is not ${want}`);
+      }
+      console.log(`peer ${what}: ${mib} MiB in ${(best / 1000).toFixed(2)} s = ${((mib << 20) / 1e6 / (best / 1000)).toFixed(1)} MB/s (best of 3)`);
+    } catch (e) {
+      console.log(`peer ${what}: not run (${e.message.split('\n')[0]})`);
+    }
+  }
+}
+
+/** The time verify takes in the page for the given texts: median, min, max of `runs` (ms). */
+function verifyTiming(page, texts, runs) {
+  return page.evaluate(async ({ texts, runs }) => {
+    const { verify } = await import('/alloy.js');
+    const inputs = texts.map((text) => ({ text }));
+    for (let i = 0; i < 3; i++) await verify(inputs); // warm up
+    const times = [];
+    let verdict;
+    for (let i = 0; i < runs; i++) {
+      const t = performance.now();
+      verdict = await verify(inputs);
+      times.push(performance.now() - t);
+    }
+    times.sort((a, b) => a - b);
+    return { median: times[Math.floor(times.length / 2)], min: times[0], max: times[times.length - 1], links: verdict.links.length, valid: verdict.valid };
+  }, { texts, runs });
+}
+
+/** Puts a vector into the page, verifies, and lists how what the page shows differs from `expect`. */
+async function vectorInPage(page, vector) {
+  const want = vector.expect;
+  await clearPage(page);
+  await putInputs(page, vector);
+  await verifyNow(page);
+  const got = await readVerdict(page);
+  const wrong = [];
+  if (got.state !== 'done') wrong.push(`state ${got.state} (${got.error})`);
+  if (got.valid !== String(want.valid)) wrong.push(`valid ${got.valid}, want ${want.valid}`);
+  if (got.validText !== (want.valid ? 'valid' : 'invalid')) wrong.push(`shows "${got.validText}"`);
+  if (got.complete !== String(want.complete)) wrong.push(`complete ${got.complete}, want ${want.complete}`);
+  if (JSON.stringify(got.rules) !== JSON.stringify(want.rules)) wrong.push(`rules ${JSON.stringify(got.rules)}, want ${JSON.stringify(want.rules)}`);
+  for (const rule of want.rules) {
+    if (!(await page.locator(`#findings [data-rule="${rule}"]`).first().isVisible())) wrong.push(`${rule} not visible`);
+  }
+  if (JSON.stringify(got.missing) !== JSON.stringify(want.missing ?? [])) wrong.push(`missing ${JSON.stringify(got.missing)}, want ${JSON.stringify(want.missing)}`);
+  if (JSON.stringify(got.trust) !== JSON.stringify(want.trust ?? [])) wrong.push(`trust ${JSON.stringify(got.trust)}, want ${JSON.stringify(want.trust)}`);
+  if (vector.keyring !== undefined) {
+    const trusted = String((want.trust ?? []).length > 0 && want.trust.every((t) => !t.startsWith('trust.')));
+    if (got.trusted !== trusted) wrong.push(`trusted ${got.trusted}, want ${trusted}`);
+  } else if (got.trusted !== 'none') wrong.push(`trusted ${got.trusted} without a keyring`);
+  if (!got.fullIds) wrong.push('a link without its full 64-hex id');
+  if (vector.name.startsWith('golden-') && got.validText !== 'valid') wrong.push('a golden vector not shown valid');
+  return wrong;
+}
+
+/**
+ * Runs before the page's scripts (page.addInitScript): takes Ed25519 out of WebCrypto, as in a
+ * browser without it. importKey, generateKey, verify and sign throw NotSupportedError for it;
+ * every other algorithm is WebCrypto's own.
+ */
+function removeWebCryptoEd25519() {
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) return;
+  const isEd = (alg) => /^ed25519$/i.test(typeof alg === 'string' ? alg : alg?.name ?? '');
+  const refuse = () => Promise.reject(new DOMException('Algorithm: Unrecognized name', 'NotSupportedError'));
+  for (const [name, at] of [['importKey', 2], ['generateKey', 0], ['verify', 0], ['sign', 0]]) {
+    const real = subtle[name];
+    Object.defineProperty(subtle, name, {
+      value: function (...args) {
+        return isEd(args[at]) ? refuse() : real.apply(this, args);
+      },
+      configurable: true,
+      writable: true,
+    });
+  }
+}
+
+/**
+ * Hashes `file` (a File the page holds) in the page's own hashing worker with alloy.js's SHA-256
+ * set to `sha256` ('js' or 'wasm'); resolves to {hash, ms, mbps, sha256}.
+ */
+function workerHash(page, sha256) {
+  return page.evaluate((impl) => new Promise((resolve, reject) => {
+    const file = window.__rehashFiles?.[0];
+    if (!file) {
+      reject(new Error('no file kept from #model-files'));
+      return;
+    }
+    const worker = new Worker('/rehash-worker.js', { type: 'module' });
+    let start;
+    worker.onmessage = ({ data }) => {
+      if (data.type === 'ready') return;
+      if (data.type === 'progress') return;
+      const ms = performance.now() - start;
+      worker.terminate();
+      if (data.type === 'done') resolve({ hash: data.results[0].hash, ms, mbps: file.size / 1e6 / (ms / 1000), sha256: data.sha256, reader: data.reader });
+      else reject(new Error(data.message));
+    };
+    worker.onerror = (e) => reject(new Error(e.message || 'worker error'));
+    start = performance.now();
+    worker.postMessage({ groups: [{ kind: 'file', name: file.name, file }], sha256: impl });
+  }), sha256);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,12 +524,24 @@ async function main(argv) {
     console.log(`Chromium ${summary.chromium}; serving ${WEB} at ${origin}/`);
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: false });
     const page = await context.newPage();
+    // Every request of a page and of its workers (the hashing worker fetches sha256.wasm),
+    // every page or console error, and every error in a worker.
     const requests = [];
-    page.on('request', (r) => requests.push(r.url()));
-    page.on('pageerror', (e) => fail(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') fail(`console error: ${m.text()}`);
-    });
+    const watch = (p, what, own = []) => {
+      p.on('request', (r) => {
+        requests.push(r.url());
+        own.push(r.url());
+      });
+      p.on('pageerror', (e) => fail(`${what}: page error: ${e.message}`));
+      p.on('console', (m) => {
+        if (m.type() === 'error') fail(`${what}: console error: ${m.text()}`);
+      });
+      p.on('worker', (w) => w.on('console', (m) => {
+        if (m.type() === 'error') fail(`${what}: worker console error: ${m.text()}`);
+      }));
+    };
+    const pageRequests = [];
+    watch(page, 'page', pageRequests);
     await page.goto(`${origin}/index.html`);
     await page.waitForSelector('html[data-ready="true"]', { state: 'attached', timeout: 30_000 });
     const ed25519 = await page.evaluate(() => document.documentElement.dataset.ed25519);
@@ -392,29 +553,8 @@ async function main(argv) {
     let agreed = 0;
     for (const name of vectorFiles) {
       const vector = JSON.parse(readFileSync(join(opts.vectors, name), 'utf8'));
-      const want = vector.expect;
       try {
-        await clearPage(page);
-        await putInputs(page, vector);
-        await verifyNow(page);
-        const got = await readVerdict(page);
-        const wrong = [];
-        if (got.state !== 'done') wrong.push(`state ${got.state} (${got.error})`);
-        if (got.valid !== String(want.valid)) wrong.push(`valid ${got.valid}, want ${want.valid}`);
-        if (got.validText !== (want.valid ? 'valid' : 'invalid')) wrong.push(`shows "${got.validText}"`);
-        if (got.complete !== String(want.complete)) wrong.push(`complete ${got.complete}, want ${want.complete}`);
-        if (JSON.stringify(got.rules) !== JSON.stringify(want.rules)) wrong.push(`rules ${JSON.stringify(got.rules)}, want ${JSON.stringify(want.rules)}`);
-        for (const rule of want.rules) {
-          if (!(await page.locator(`#findings [data-rule="${rule}"]`).first().isVisible())) wrong.push(`${rule} not visible`);
-        }
-        if (JSON.stringify(got.missing) !== JSON.stringify(want.missing ?? [])) wrong.push(`missing ${JSON.stringify(got.missing)}, want ${JSON.stringify(want.missing)}`);
-        if (JSON.stringify(got.trust) !== JSON.stringify(want.trust ?? [])) wrong.push(`trust ${JSON.stringify(got.trust)}, want ${JSON.stringify(want.trust)}`);
-        if (vector.keyring !== undefined) {
-          const trusted = String((want.trust ?? []).length > 0 && want.trust.every((t) => !t.startsWith('trust.')));
-          if (got.trusted !== trusted) wrong.push(`trusted ${got.trusted}, want ${trusted}`);
-        } else if (got.trusted !== 'none') wrong.push(`trusted ${got.trusted} without a keyring`);
-        if (!got.fullIds) wrong.push('a link without its full 64-hex id');
-        if (name.startsWith('golden-') && got.validText !== 'valid') wrong.push('a golden vector not shown valid');
+        const wrong = await vectorInPage(page, vector);
         if (wrong.length) fail(`vector ${vector.name}: ${wrong.join('; ')}`);
         else agreed += 1;
         if (vector.name === 'golden-long-qr') await page.screenshot({ path: join(opts.artifacts, 'valid-chain.png'), fullPage: true });
@@ -590,46 +730,102 @@ async function main(argv) {
       console.log(`model check: ${opts.checkMib} MiB file → link 1, folder of ${Object.keys(dirFiles).length} files → link 0, progress 100%`);
       rmSync(bigPath);
 
-      // 4. Throughput, on a larger file.
+      // 4. Throughput, on a larger file (written and hashed here a MiB at a time, read by the page
+      // in pieces): the page's own way (its worker, sha256.wasm), then its worker forced to each
+      // SHA-256, and, with --peers, openssl and sha256sum on the same file.
       const tpPath = join(scratch, 'large.bin');
       const tpHash = patternFile(tpPath, opts.rehashMib, 2);
+      await page.evaluate(() => {
+        document.getElementById('model-files').addEventListener('change', (e) => {
+          window.__rehashFiles = [...e.target.files];
+        }, { capture: true });
+      });
       await page.setInputFiles('#model-files', tpPath);
-      const tp = await rehashed(page, 1_200_000);
+      const tp = await rehashed(page, 1_800_000);
       if (tp.results[0]?.hash !== tpHash) fail(`rehash ${opts.rehashMib} MiB: page ${tp.results[0]?.hash}, node ${tpHash}`);
       if (tp.results[0]?.match !== 'none') fail(`rehash ${opts.rehashMib} MiB: matches "${tp.results[0]?.match}", want none`);
+      if (tp.sha256 !== 'wasm') fail(`rehash ${opts.rehashMib} MiB: the page hashed with ${tp.sha256}, not sha256.wasm`);
       summary.mbps = tp.mbps;
-      console.log(`in-page hashing: ${opts.rehashMib} MiB in ${(tp.ms / 1000).toFixed(2)} s = ${tp.mbps} MB/s (worker, hashFile streaming)`);
+      console.log(`in-page hashing: ${opts.rehashMib} MiB in ${(tp.ms / 1000).toFixed(2)} s = ${tp.mbps} MB/s (the page's worker, hashFile streaming, SHA-256 in ${tp.sha256})`);
+      const compared = {};
+      for (const impl of ['js', 'wasm']) {
+        const r = await workerHash(page, impl);
+        if (r.hash !== tpHash || r.sha256 !== impl) fail(`rehash ${opts.rehashMib} MiB with ${impl}: ${r.sha256} gave ${r.hash}, node ${tpHash}`);
+        compared[impl] = r.mbps;
+        if (r.reader !== 'worker') fail(`rehash ${opts.rehashMib} MiB with ${impl}: the file was read ${r.reader}, not by the reader worker`);
+        console.log(`in-page hashing, worker forced to ${impl}: ${opts.rehashMib} MiB in ${(r.ms / 1000).toFixed(2)} s = ${r.mbps.toFixed(1)} MB/s (read by ${r.reader})`);
+      }
+      summary.compared = compared;
+      if (opts.peers) peers(tpPath, opts.rehashMib, tpHash, fail);
       rmSync(tpPath);
     } catch (e) {
       fail(`model check: ${e.message.split('\n')[0]}`);
     }
 
     // 5. Verify time in the page: golden-long-qr's texts, median of --runs.
+    const golden = JSON.parse(readFileSync(join(opts.vectors, 'golden-long-qr.json'), 'utf8'));
+    const goldenTexts = golden.inputs.map((i) => i.text);
     try {
-      const golden = JSON.parse(readFileSync(join(opts.vectors, 'golden-long-qr.json'), 'utf8'));
-      const texts = golden.inputs.map((i) => i.text);
-      const timing = await page.evaluate(async ({ texts, runs }) => {
-        const { verify } = await import('/alloy.js');
-        const inputs = texts.map((text) => ({ text }));
-        for (let i = 0; i < 3; i++) await verify(inputs); // warm up
-        const times = [];
-        let verdict;
-        for (let i = 0; i < runs; i++) {
-          const t = performance.now();
-          verdict = await verify(inputs);
-          times.push(performance.now() - t);
-        }
-        times.sort((a, b) => a - b);
-        return { median: times[Math.floor(times.length / 2)], min: times[0], max: times[times.length - 1], links: verdict.links.length, valid: verdict.valid };
-      }, { texts, runs: opts.runs });
+      const timing = await verifyTiming(page, goldenTexts, opts.runs);
       if (!timing.valid) fail('verify timing: golden-long-qr is not valid in the page');
       summary.verifyMs = timing.median;
-      console.log(`in-page verify of golden-long-qr (${texts.length} codes, ${timing.links} links): median ${timing.median.toFixed(2)} ms of ${opts.runs} (min ${timing.min.toFixed(2)}, max ${timing.max.toFixed(2)})`);
+      console.log(`in-page verify of golden-long-qr (${goldenTexts.length} codes, ${timing.links} links, WebCrypto Ed25519): median ${timing.median.toFixed(2)} ms of ${opts.runs} (min ${timing.min.toFixed(2)}, max ${timing.max.toFixed(2)})`);
     } catch (e) {
       fail(`verify timing: ${e.message.split('\n')[0]}`);
     }
 
-    // 6. No request left the origin.
+    // 5b. A second page load without WebCrypto's Ed25519 (taken out before the page's scripts
+    // run): the page must say it uses the vendored @noble/curves and give the same verdicts.
+    if (opts.noble) {
+      const nobleContext = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: false });
+      try {
+        await nobleContext.addInitScript(removeWebCryptoEd25519);
+        const noble = await nobleContext.newPage();
+        const nobleRequests = [];
+        watch(noble, 'no-Ed25519 page', nobleRequests);
+        await noble.goto(`${origin}/index.html`);
+        await noble.waitForSelector('html[data-ready="true"]', { state: 'attached', timeout: 30_000 });
+        const env = await noble.evaluate(async () => {
+          let webCrypto;
+          try {
+            await crypto.subtle.importKey('raw', new Uint8Array(32).fill(9), { name: 'Ed25519' }, false, ['verify']);
+            webCrypto = 'has Ed25519';
+          } catch (e) {
+            webCrypto = e.name;
+          }
+          return { ed25519: document.documentElement.dataset.ed25519, says: document.getElementById('ed25519-impl').textContent, webCrypto };
+        });
+        if (env.webCrypto !== 'NotSupportedError') fail(`no-Ed25519 page: WebCrypto's Ed25519 was not taken out (${env.webCrypto})`);
+        if (env.ed25519 !== 'noble') fail(`no-Ed25519 page: data-ed25519 is ${env.ed25519}, not noble`);
+        if (!/@noble\/curves/.test(env.says)) fail(`no-Ed25519 page: the page says it checks signatures with "${env.says}"`);
+        const names = vectorFiles.filter((f) => /^(golden-|ed25519-|keyring-trusted)/.test(f));
+        let ok = 0;
+        for (const name of names) {
+          const vector = JSON.parse(readFileSync(join(opts.vectors, name), 'utf8'));
+          const wrong = await vectorInPage(noble, vector).catch((e) => [e.message.split('\n')[0]]);
+          if (wrong.length) fail(`no-Ed25519 page: vector ${vector.name}: ${wrong.join('; ')}`);
+          else ok += 1;
+        }
+        const said = await noble.locator('#verify-time').textContent();
+        if (!/Ed25519: @noble\/curves/.test(said)) fail(`no-Ed25519 page: the verify time says "${said}"`);
+        await noble.screenshot({ path: join(opts.artifacts, 'noble-ed25519.png'), fullPage: true });
+        const timing = await verifyTiming(noble, goldenTexts, opts.runs);
+        if (!timing.valid) fail('no-Ed25519 page: golden-long-qr is not valid');
+        const loaded = nobleRequests.filter((u) => u.includes('/vendor/noble-')).length;
+        if (loaded === 0) fail('no-Ed25519 page: vendor/noble-curves was not loaded');
+        summary.noble = `${ok}/${names.length}`;
+        summary.verifyNobleMs = timing.median;
+        console.log(`no-Ed25519 page (WebCrypto's Ed25519 removed): data-ed25519=${env.ed25519}, "${env.says}"; ${ok} of ${names.length} vectors (golden, ed25519-*, keyring-trusted) shown as expected`);
+        console.log(`in-page verify of golden-long-qr with @noble/curves: median ${timing.median.toFixed(2)} ms of ${opts.runs} (min ${timing.min.toFixed(2)}, max ${timing.max.toFixed(2)})`);
+      } catch (e) {
+        fail(`no-Ed25519 page: ${e.message.split('\n')[0]}`);
+      } finally {
+        await nobleContext.close();
+      }
+    }
+
+    // 6. No request left the origin; where WebCrypto has Ed25519, noble is not even loaded.
+    if (pageRequests.some((u) => u.includes('/vendor/noble-'))) fail('the page loaded vendor/noble-* although WebCrypto has Ed25519');
     const foreign = requests.filter((u) => !u.startsWith(`${origin}/`));
     for (const u of [...new Set(foreign)]) fail(`request to ${u}`);
     for (const m of misses) fail(`the page asked for a missing file: ${m}`);
@@ -649,7 +845,9 @@ async function main(argv) {
     summary.camera ? `camera ${summary.camera}` : null,
     summary.check ? `model check ok` : null,
     summary.mbps !== undefined ? `rehash ${summary.mbps} MB/s` : null,
+    summary.compared ? `worker JS ${summary.compared.js.toFixed(1)} / WASM ${summary.compared.wasm.toFixed(1)} MB/s` : null,
     summary.verifyMs !== undefined ? `verify ${summary.verifyMs.toFixed(2)} ms` : null,
+    summary.noble ? `no-Ed25519 page: noble, vectors ${summary.noble}, verify ${summary.verifyNobleMs.toFixed(2)} ms` : null,
     summary.requests,
     `screenshots in ${opts.artifacts}`,
   ].filter(Boolean).join(', ');
