@@ -1,5 +1,6 @@
 //! `assay alloy`: a chain made link by link with `sign`, verified from its file, its code texts
-//! and its PNGs; tampering, a missing code, a keyring; every unusable input named.
+//! and its images (PNG, SVG, the model card's PNG); tampering, a missing code, a keyring; every
+//! unusable input named.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -210,6 +211,64 @@ fn a_model_card_carries_the_chain_and_the_model_and_its_codes_verify() {
     let mut a = vec!["alloy", "verify"];
     a.extend(pngs.iter().map(String::as_str));
     ok(d, &a);
+    // The model's code alone is no chain.
+    fails_line(
+        d,
+        "alloy verify card-model.png",
+        "card-model.png: no alloy code (AL1:…) among the 1 QR code(s) in the image: https://models.example/demo#alloy-sha256=",
+    );
+
+    // The card as PNG, twice the SVG's size: both kinds of code read back from it, the chain's
+    // verify, the model's is named as set aside; and the same from the SVG itself.
+    let png = std::fs::read(d.join("card.png")).unwrap();
+    let size = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    let declared = |attr: &str| -> u32 {
+        let at = svg.find(&format!(" {attr}=\"")).unwrap() + attr.len() + 3;
+        svg[at..svg[at..].find('"').unwrap() + at].parse().unwrap()
+    };
+    assert_eq!(&png[12..16], b"IHDR");
+    assert_eq!(
+        (size(16), size(20)),
+        (2 * declared("width"), 2 * declared("height"))
+    );
+    for image in ["card.png", "card.svg"] {
+        let o = assay(d, &["alloy", "verify", image]);
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+        );
+        assert!(o.status.success(), "{image}: {out}{err}");
+        assert!(
+            out.contains(&format!(
+                "valid: 4 link(s), {n} of {n} part(s)",
+                n = pngs.len()
+            )),
+            "{image}: {out}"
+        );
+        assert!(
+            err.contains(&format!(
+                "{image}: set aside a QR code that is not an alloy code: https://models.example/demo#alloy-sha256={model}"
+            )),
+            "{image}: {err}"
+        );
+    }
+    // Its text is drawn: the same card under another name is another picture, and under the
+    // same name the same one.
+    ok_line(
+        d,
+        "alloy card --model model --chain card.png --name model --out again.svg",
+    );
+    ok_line(
+        d,
+        "alloy card --model model --chain chain.alloy --name other --out other.svg",
+    );
+    assert_eq!(std::fs::read(d.join("again.png")).unwrap(), png);
+    assert_ne!(std::fs::read(d.join("other.png")).unwrap(), png);
+    fails_line(
+        d,
+        "alloy card --model model --chain chain.alloy --out card2.png",
+        "--out card2.png: the card is written as SVG",
+    );
     std::fs::create_dir(d.join("other")).unwrap();
     std::fs::write(d.join("other/x"), "x").unwrap();
     fails(
@@ -226,7 +285,15 @@ fn a_model_card_carries_the_chain_and_the_model_and_its_codes_verify() {
         ],
         "is no link's output_hash",
     );
-    assert!(!d.join("c2.svg").exists());
+    for never in [
+        "c2.svg",
+        "c2.png",
+        "c2-model.png",
+        "c2-chain-1.png",
+        "card2.png",
+    ] {
+        assert!(!d.join(never).exists(), "{never}: nothing half-written");
+    }
 }
 
 #[test]
@@ -404,5 +471,164 @@ fn unusable_inputs_are_named() {
             && !d.join("x.alloy").exists()
             && !d.join("chain.alloy.copy").exists(),
         "nothing half-written"
+    );
+}
+
+/// A code's SVG as `assay alloy qr` writes it (qrcode's: one path of `Mx yhsvsHxVy` squares,
+/// `s` pixels a module) redrawn as another generator might: a byte order mark, a comment, no
+/// XML declaration, one `<rect>` a module in a viewBox of one unit a module, no background,
+/// `size` wide (millimetres, say).
+fn redrawn(qrcode_svg: &str, size: &str) -> String {
+    let path = qrcode_svg.split(" d=\"").nth(1).unwrap();
+    let path = &path[..path.find('"').unwrap()];
+    let side: u32 = {
+        let at = qrcode_svg.find(" width=\"").unwrap() + 8;
+        qrcode_svg[at..].split('"').next().unwrap().parse().unwrap()
+    };
+    let mut scale = 0;
+    let mut rects = String::new();
+    for square in path.split('M').filter(|s| !s.is_empty()) {
+        // "x yhsvsHxVy"
+        let (x, rest) = square.split_once(' ').unwrap();
+        let (y, rest) = rest.split_once('h').unwrap();
+        let s: u32 = rest.split_once('v').unwrap().0.parse().unwrap();
+        scale = s;
+        let (x, y): (u32, u32) = (x.parse().unwrap(), y.parse().unwrap());
+        rects += &format!(
+            "<rect x=\"{}\" y=\"{}\" width=\"1\" height=\"1\" fill=\"black\"/>\n",
+            x / s,
+            y / s
+        );
+    }
+    let modules = side / scale;
+    format!(
+        "\u{feff}\n<!-- drawn by hand -->\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{size}\" height=\"{size}\" viewBox=\"0 0 {modules} {modules}\">\n{rects}</svg>\n"
+    )
+}
+
+#[test]
+fn a_chain_reads_from_svg_images_of_its_codes_whoever_drew_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    chain(d);
+    ok_line(d, "alloy qr chain.alloy --out codes");
+    ok_line(d, "alloy qr chain.alloy --out small --scale 1");
+    let mut svgs: Vec<String> = std::fs::read_dir(d.join("codes"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".svg"))
+        .collect();
+    svgs.sort();
+    let n = svgs.len();
+    assert!(n >= 2, "four links take more than one code");
+    let valid = format!("valid: 4 link(s), {n} of {n} part(s)");
+
+    // SVGs alone, last first; then PNG and SVG mixed, shuffled: odd parts as PNG, even ones as
+    // SVG (from the second folder: one pixel a module), in the order 2, 1, 4, 3, ….
+    let line = |files: Vec<String>| format!("alloy verify {}", files.join(" "));
+    let out = ok_line(d, &line(svgs.iter().rev().cloned().collect()));
+    assert!(out.contains(&valid), "{out}");
+    let mut mixed: Vec<String> = (1..=n)
+        .map(|i| {
+            if i % 2 == 1 {
+                format!("codes/part-{i}-of-{n}.png")
+            } else {
+                format!("small/part-{i}-of-{n}.svg")
+            }
+        })
+        .collect();
+    for pair in mixed.chunks_mut(2) {
+        pair.reverse();
+    }
+    let out = ok_line(d, &line(mixed));
+    assert!(out.contains(&valid), "{out}");
+    // qrcode's SVG at one pixel a module, and the same code redrawn by another generator as
+    // <rect>s in millimetres, no background, under a name without .svg (read by its content).
+    let mut other = vec![];
+    for i in 1..=n {
+        let svg = std::fs::read_to_string(d.join(format!("small/part-{i}-of-{n}.svg"))).unwrap();
+        let name = format!("other-{i}.image");
+        std::fs::write(d.join(&name), redrawn(&svg, &format!("{}mm", 30 + 5 * i))).unwrap();
+        other.push(name);
+    }
+    other.push(format!("small/part-1-of-{n}.svg"));
+    let out = ok_line(d, &line(other));
+    assert!(out.contains(&valid), "{out}");
+    // What `qr` wrote, given to `qr` and `show` again as SVG.
+    ok_line(d, &format!("alloy qr {} --out again", svgs.join(" ")));
+    assert_eq!(
+        std::fs::read(d.join(format!("again/part-{n}-of-{n}.txt"))).unwrap(),
+        std::fs::read(d.join(format!("codes/part-{n}-of-{n}.txt"))).unwrap()
+    );
+    let shown = ok_line(d, &format!("alloy show {}", svgs[0]));
+    assert!(shown.contains("link 1 (dataset), part 1"), "{shown}");
+}
+
+#[test]
+fn a_broken_or_oversized_svg_is_named_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    chain(d);
+    ok_line(d, "alloy qr chain.alloy --out codes");
+    let svg = |name: &str, text: &str| std::fs::write(d.join(name), text).unwrap();
+    svg(
+        "broken.svg",
+        "<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"><rect",
+    );
+    svg(
+        "huge.svg",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"100000\" height=\"100000\"><rect width=\"1\" height=\"1\"/></svg>",
+    );
+    svg(
+        "blank.svg",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"50\" height=\"50\"/>",
+    );
+    svg(
+        "slow.svg",
+        &format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"4000\" height=\"4000\">{}</svg>",
+            "<rect width=\"4000\" height=\"4000\" fill=\"#fff\" opacity=\"0.5\"/>".repeat(500)
+        ),
+    );
+    svg("html.svg", "<!DOCTYPE html><html><body>no</body></html>");
+    std::fs::write(d.join("gzip.svg"), b"\x1f\x8b\x08\x00").unwrap();
+    for (line, says) in [
+        (
+            "alloy verify codes/part-1-of-2.svg broken.svg",
+            "broken.svg: QR image: not a readable SVG image: SVG data parsing failed",
+        ),
+        (
+            "alloy verify huge.svg",
+            "huge.svg: QR image: the SVG declares 100000×100000 pixels, more than the 16777216",
+        ),
+        (
+            "alloy verify slow.svg",
+            "slow.svg: QR image: drawing the SVG would paint about",
+        ),
+        (
+            "alloy show blank.svg",
+            "blank.svg: QR image: no QR code found in the image",
+        ),
+        (
+            "alloy verify html.svg",
+            "html.svg: QR image: not a readable SVG image",
+        ),
+        (
+            "alloy verify gzip.svg",
+            "gzip.svg: QR image: a compressed SVG (.svgz) is not read",
+        ),
+        (
+            "alloy qr huge.svg --out never",
+            "huge.svg: QR image: the SVG declares",
+        ),
+        (
+            "alloy card --model model --chain broken.svg --out never.svg",
+            "broken.svg: QR image: not a readable SVG image",
+        ),
+    ] {
+        fails_line(d, line, says);
+    }
+    assert!(
+        !d.join("never").exists() && !d.join("never.svg").exists() && !d.join("never.png").exists()
     );
 }

@@ -8,7 +8,8 @@
 //! - [`Part`], [`split`], [`chain_file`]: the chain in a file and in `AL1:` QR texts;
 //! - [`key`]: a signer's private key as PKCS#8 PEM;
 //! - [`content`]: the hash of a file or directory a link's `output_hash` names;
-//! - `render` (feature): QR codes as SVG and PNG, and read back from PNG.
+//! - `render` (feature): QR codes as SVG and PNG, read back from PNG and SVG images; an SVG
+//!   (the model card) drawn as PNG.
 //!
 //! No I/O here: callers read files and images and hand over bytes.
 
