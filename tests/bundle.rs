@@ -840,3 +840,318 @@ fn a_result_that_breaks_its_jobs_rules_is_refused() {
         "{e}"
     );
 }
+
+/// The secp256k1 group order, big-endian: `s` and `n − s` are the same signature.
+const SECP256K1_N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+    0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41,
+];
+
+/// `signature` with s replaced by n − s and v flipped: the other spelling of the same signature.
+fn high_s(signature: &[u8]) -> Vec<u8> {
+    let mut out = signature.to_vec();
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(SECP256K1_N[i]) - i16::from(signature[32 + i]) - borrow;
+        out[32 + i] = d.rem_euclid(256) as u8;
+        borrow = i16::from(d < 0);
+    }
+    out[64] = if signature[64] == 27 { 28 } else { 27 };
+    out
+}
+
+#[test]
+fn version_3_binds_its_alloy_key_and_version_2_still_verifies() {
+    use assay_forge::binding::alloy_key_digest;
+    use assay_forge::eip712::signing_hash;
+    let signer = Signer::generate();
+    let b = sim_bundle(&signer);
+    assert_eq!(b.format, assay_forge::BUNDLE_FORMAT);
+    let v = verifier();
+    let ok = v.verify(&b).unwrap();
+    let alloy = ok.checks.iter().find(|c| c.check == "alloy_key").unwrap();
+    assert!(
+        matches!(alloy.status, assay_attestation::Status::Pass(_)),
+        "{alloy:?}"
+    );
+    // A version-2 bundle (no alloy key) still verifies; the check says it was skipped.
+    let v2 = assay_tests::forge::version_2_bundle(
+        true,
+        MEASUREMENT,
+        &SCORES,
+        &sp(MEASUREMENT, 4),
+        &signer,
+        [0x42; 32],
+    );
+    assert_eq!(v2.format, assay_forge::BUNDLE_FORMAT_V2);
+    let ok = v
+        .verify(&Bundle::parse(&v2.to_cbor(), "v2").unwrap())
+        .unwrap();
+    let alloy = ok.checks.iter().find(|c| c.check == "alloy_key").unwrap();
+    assert!(
+        matches!(alloy.status, assay_attestation::Status::Skipped(_)),
+        "{alloy:?}"
+    );
+    // A version that does not hold what it says is not read.
+    let mut no_key = b.clone();
+    no_key.alloy = None;
+    let e = Bundle::parse(&no_key.to_cbor(), "b").unwrap_err();
+    assert!(e.to_string().contains("alloy key (`alloy`)"), "{e}");
+    let mut v2_with_key = b.clone();
+    v2_with_key.format = assay_forge::BUNDLE_FORMAT_V2.into();
+    let e = Bundle::parse(&v2_with_key.to_cbor(), "b").unwrap_err();
+    assert!(e.to_string().contains("no alloy key"), "{e}");
+
+    let digest = signing_hash(&b.domain, &b.result);
+    let key = b.alloy.as_ref().unwrap().key;
+    let other = Signer::generate();
+    let with = |edit: &dyn Fn(&mut assay_forge::AlloyKey)| {
+        let mut t = b.clone();
+        edit(t.alloy.as_mut().unwrap());
+        t
+    };
+    let cases: Vec<(&str, Bundle)> = vec![
+        (
+            "bound by another key (a host's)",
+            with(&|a| {
+                a.signature = other
+                    .sign(alloy_key_digest(digest, &key))
+                    .unwrap()
+                    .to_vec()
+                    .into();
+            }),
+        ),
+        (
+            "another key with this binding",
+            with(&|a| a.key = B256::repeat_byte(0x5a)),
+        ),
+        (
+            "the binding of another result",
+            with(&|a| {
+                a.signature = signer
+                    .sign(alloy_key_digest(B256::repeat_byte(1), &key))
+                    .unwrap()
+                    .to_vec()
+                    .into();
+            }),
+        ),
+        (
+            "the result's own signature",
+            with(&|a| a.signature = b.signature.clone()),
+        ),
+        (
+            "v = 1",
+            with(&|a| {
+                let mut s = a.signature.to_vec();
+                s[64] = 1;
+                a.signature = s.into();
+            }),
+        ),
+        (
+            "s in the upper half",
+            with(&|a| a.signature = high_s(&a.signature).into()),
+        ),
+        (
+            "64 bytes",
+            with(&|a| a.signature = a.signature[..64].to_vec().into()),
+        ),
+    ];
+    for (what, t) in cases {
+        assert_eq!(failed_check(&v, &t), "alloy_key", "{what}");
+    }
+}
+
+/// `links` (payloads) signed in turn by `key`, each `prev` the one before.
+fn chained(links: Vec<assay_alloy::Link>, key: &assay_alloy::SigningKey) -> Vec<Vec<u8>> {
+    let mut prev = None;
+    let mut out = Vec::new();
+    for mut l in links {
+        l.prev = prev;
+        let s = l.sign(key).unwrap();
+        prev = Some(s.id());
+        out.push(s);
+    }
+    vec![assay_alloy::chain_file(&out).unwrap()]
+}
+
+fn chain_check(b: &Bundle, files: &[Vec<u8>]) -> Result<assay_forge::alloy::ChainCheck, String> {
+    let v = assay_alloy::verify(files.iter().map(|f| assay_alloy::Input::Cbor(f)));
+    assay_forge::alloy::check_chain(b, &v).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_jobs_alloy_chain_must_say_what_its_bundle_says() {
+    use assay_alloy::cbor::Value as Cbor;
+    use assay_enclave::job::{alloy_key, bind_alloy_key};
+    use assay_forge::alloy::sign_job_links;
+    let signer = Signer::generate();
+    let key = alloy_key().unwrap();
+    let mut b = assay_tests::forge::version_2_bundle(
+        true,
+        MEASUREMENT,
+        &SCORES,
+        &sp(MEASUREMENT, 4),
+        &signer,
+        [0x42; 32],
+    );
+    bind_alloy_key(&mut b, &signer, &key).unwrap();
+    verifier().verify(&b).unwrap();
+    let adapter = [7u8; 32];
+    let links = sign_job_links(&b, adapter, "lora", &key, 1_800_000_000).unwrap();
+    let file = assay_alloy::chain_file(&links).unwrap();
+    let ok = chain_check(&b, std::slice::from_ref(&file)).unwrap();
+    assert_eq!(
+        (ok.head, ok.adapter_hash, ok.method.as_str(), ok.later),
+        (links[2].id(), adapter, "lora", 0)
+    );
+    // The same chain from its QR texts, and from the bundle read back from its JSON.
+    let texts: Vec<String> = assay_alloy::split(&links)
+        .unwrap()
+        .iter()
+        .map(|p| p.to_text())
+        .collect();
+    let v = assay_alloy::verify(texts.iter().map(|t| assay_alloy::Input::Text(t)));
+    let from_json = Bundle::parse(b.to_json().as_bytes(), "b").unwrap();
+    assay_forge::alloy::check_chain(&from_json, &v).unwrap();
+    // A link appended by someone else: valid, counted, not compared.
+    let delivery = assay_alloy::Link {
+        kind: assay_alloy::LinkType::Delivery,
+        prev: Some(links[2].id()),
+        input_hash: links[2].link().output_hash,
+        stage: [(1, Cbor::Text("https://example.invalid/m".into()))].into(),
+        output_hash: [9; 32],
+        signer: *key.verifying_key().as_bytes(),
+        timestamp: 1_800_000_001,
+    };
+    let mut longer = links.clone();
+    longer.push(delivery.sign(&key).unwrap());
+    let ok = chain_check(&b, &[assay_alloy::chain_file(&longer).unwrap()]).unwrap();
+    assert_eq!(ok.later, 1);
+
+    let payloads: Vec<assay_alloy::Link> = links.iter().map(|l| l.link().clone()).collect();
+    let edited = |i: usize, edit: &dyn Fn(&mut assay_alloy::Link)| {
+        let mut p = payloads.clone();
+        edit(&mut p[i]);
+        p
+    };
+    let another = alloy_key().unwrap();
+    let other_signer = *another.verifying_key().as_bytes();
+    let resigned_by_another: Vec<assay_alloy::Link> = payloads
+        .iter()
+        .cloned()
+        .map(|mut l| {
+            l.signer = other_signer;
+            l
+        })
+        .collect();
+    let cases: Vec<(&str, Vec<Vec<u8>>, &str)> = vec![
+        (
+            "signed by a key the bundle does not bind",
+            chained(resigned_by_another, &another),
+            "link 1: is signed by",
+        ),
+        (
+            "another data_root",
+            chained(
+                {
+                    let mut p = edited(0, &|l| l.output_hash = [1; 32]);
+                    p[1].input_hash = [1; 32];
+                    p
+                },
+                &key,
+            ),
+            "link 1: the dataset link's output_hash",
+        ),
+        (
+            "another contributions file",
+            chained(edited(0, &|l| l.input_hash = [1; 32]), &key),
+            "link 1: the dataset link's input_hash",
+        ),
+        (
+            "another job",
+            chained(
+                edited(0, &|l| {
+                    l.stage.insert(2, Cbor::Bytes(vec![3; 32]));
+                }),
+                &key,
+            ),
+            "link 1: the dataset link's stage 2",
+        ),
+        (
+            "another recipe",
+            chained(
+                edited(1, &|l| {
+                    l.stage.insert(1, Cbor::Bytes(vec![3; 32]));
+                }),
+                &key,
+            ),
+            "link 2: the adapter link's stage 1",
+        ),
+        (
+            "no method",
+            chained(
+                edited(1, &|l| {
+                    l.stage.remove(&3);
+                }),
+                &key,
+            ),
+            "link 2: the adapter link states no method",
+        ),
+        (
+            "another bundle",
+            chained(edited(2, &|l| l.output_hash = [1; 32]), &key),
+            "link 3: the eval link's output_hash",
+        ),
+        (
+            "other scores",
+            chained(
+                edited(2, &|l| {
+                    l.stage.insert(2, Cbor::Bytes(vec![3; 32]));
+                }),
+                &key,
+            ),
+            "link 3: the eval link's stage 2",
+        ),
+        (
+            "another baseline",
+            chained(
+                edited(2, &|l| {
+                    l.stage.insert(3, Cbor::Text("12.5".into()));
+                }),
+                &key,
+            ),
+            "link 3: the eval link's stage 3",
+        ),
+        (
+            "another type",
+            chained(edited(1, &|l| l.kind = assay_alloy::LinkType::Custom), &key),
+            "link 2: is a custom link, where the job's link 2 is its adapter link",
+        ),
+        (
+            "two links",
+            vec![assay_alloy::chain_file(&links[..2]).unwrap()],
+            "2 link(s)",
+        ),
+    ];
+    for (what, files, needle) in cases {
+        let e = chain_check(&b, &files).expect_err(what);
+        assert!(e.contains(needle), "{what}: {e}");
+    }
+    // A chain that does not verify (a signature broken) is refused as such.
+    let mut broken = file.clone();
+    let last = broken.len() - 1;
+    broken[last] ^= 1;
+    let e = chain_check(&b, &[broken]).unwrap_err();
+    assert!(e.contains("does not verify"), "{e}");
+    // A bundle before version 3 has no alloy chain.
+    let mut v2 = b.clone();
+    v2.alloy = None;
+    v2.format = assay_forge::BUNDLE_FORMAT_V2.into();
+    let e = chain_check(&v2, std::slice::from_ref(&file)).unwrap_err();
+    assert!(e.contains("binds no alloy key"), "{e}");
+    // The chain of another result (a score changed) does not match.
+    let mut changed = b.clone();
+    changed.result.baseline_metric.value = Wad(changed.result.baseline_metric.value.0 + 1);
+    let e = chain_check(&changed, std::slice::from_ref(&file)).unwrap_err();
+    assert!(e.contains("link 3"), "{e}");
+}

@@ -146,10 +146,15 @@ fn verify_attestation_accepts_and_names_failed_checks() {
         "{err}"
     );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["checks"].as_array().unwrap().len(), 11);
-    assert_eq!(v["checks"][4]["status"], "skipped");
+    assert_eq!(v["checks"].as_array().unwrap().len(), 12);
+    assert_eq!(
+        (&v["checks"][4]["check"], &v["checks"][4]["status"]),
+        (&"alloy_key".into(), &"pass".into())
+    );
+    assert_eq!(v["bundle_version"], 3);
+    assert_eq!(v["checks"][5]["status"], "skipped");
     assert!(
-        v["checks"][7]["detail"]
+        v["checks"][8]["detail"]
             .as_str()
             .unwrap()
             .contains("ANY MEASUREMENT"),

@@ -131,6 +131,32 @@ fn simulated_enclave_job_end_to_end_leaks_nothing() {
     assert!(bundle.result.baseline_metric.value.to_f64() > 1.0);
     // The enclave's key is fresh: not the coordinator's, and the report names its X25519 key.
     assert_ne!(bundle.enclave_x25519, B256::ZERO);
+    // Its alloy chain, beside the bundle: the dataset, adapter and eval links, signed by the
+    // key the bundle binds, saying what the bundle says; the adapter they name is beside it.
+    let chain = std::fs::read(d.join("bundle.alloy")).unwrap();
+    let verdict = assay_alloy::verify([assay_alloy::Input::Cbor(&chain)]);
+    let checked = assay_forge::alloy::check_chain(&bundle, &verdict).unwrap();
+    assert_eq!(
+        (checked.method.as_str(), checked.later),
+        ("lora", 0),
+        "{checked:?}"
+    );
+    let adapter = d.join("bundle.adapter");
+    let mut names: Vec<String> = std::fs::read_dir(&adapter)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["adapter_config.json", "adapter_model.safetensors"]);
+    let files = assay_recipe::adapter::AdapterFiles {
+        weights: std::fs::read(adapter.join("adapter_model.safetensors")).unwrap(),
+        config: std::fs::read(adapter.join("adapter_config.json")).unwrap(),
+    };
+    assert_eq!(
+        assay_enclave::job::adapter_hash(&files),
+        checked.adapter_hash,
+        "the adapter link names the adapter folder the enclave wrote"
+    );
     assert_eq!(
         t.ks.requests.lock().unwrap().len(),
         2,

@@ -9,10 +9,11 @@ use assay_tests::paths::repo;
 use serde_json::Value;
 
 /// Each crate's level: a crate may depend (normally or for its tests) on lower levels only.
-const LEVELS: [(&str, u8); 11] = [
+const LEVELS: [(&str, u8); 12] = [
     ("assay-alloy", 0),
     ("assay-measurements", 0),
     ("assay-attestation", 1),
+    ("assay-image", 1),
     ("assay-forge", 2),
     ("assay-keys", 3),
     ("assay-recipe", 3),
@@ -24,11 +25,12 @@ const LEVELS: [(&str, u8); 11] = [
 ];
 
 /// Crates held to an exact list beyond their level.
-const EXACT: [(&str, &[&str]); 5] = [
+const EXACT: [(&str, &[&str]); 6] = [
     ("assay-alloy", &[]),
     ("assay-measurements", &[]),
     ("assay-attestation", &["assay-measurements"]),
-    ("assay-forge", &["assay-attestation"]),
+    ("assay-image", &["assay-measurements"]),
+    ("assay-forge", &["assay-alloy", "assay-attestation"]),
     ("assay-keys", &["assay-attestation", "assay-forge"]),
 ];
 

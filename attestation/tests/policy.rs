@@ -287,6 +287,7 @@ fn reference(measurement: [u8; 48], mode: &str) -> assay_measurements::reference
         firmware: Artifact::of(b"ovmf"),
         kernel: None,
         initrd: None,
+        variants: Vec::new(),
     }
 }
 

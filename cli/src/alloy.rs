@@ -30,17 +30,18 @@ pub enum AlloyCommand {
     Sign(Box<SignArgs>),
     /// Write a chain's QR codes: for each part, PNG, SVG and its text.
     Qr(QrArgs),
-    /// Write a model card (SVG): the model's name, content hash, where to get it, its metric and
-    /// signers, the chain's QR codes and one code for the model (docs/alloy.md §10); the codes
-    /// as PNG beside it.
+    /// Write a model card (SVG, and the same drawn as PNG beside it): the model's name, content
+    /// hash, where to get it, its metric and signers, the chain's QR codes and one code for the
+    /// model (docs/alloy.md §10); the codes as PNG beside it too.
     Card(Box<CardArgs>),
 }
 
 /// Where a chain comes from.
 #[derive(Args)]
 pub struct ChainArgs {
-    /// The chain: chain files (.alloy, CBOR), text files of `AL1:` lines, PNG images of its
-    /// codes, or `AL1:` texts themselves; in any order.
+    /// The chain: chain files (.alloy, CBOR), text files of `AL1:` lines, PNG or SVG images of
+    /// its codes (other QR codes in an image are set aside), or `AL1:` texts themselves; in any
+    /// order.
     #[arg(required = true)]
     chain: Vec<String>,
 }
@@ -137,8 +138,8 @@ pub struct CardArgs {
     /// Signer names from a keyring (docs/alloy.md §7); without one, keys are shown whole.
     #[arg(long)]
     keyring: Option<PathBuf>,
-    /// The card to write (SVG); its codes go beside it as `STEM-chain-N.png` and
-    /// `STEM-model.png`.
+    /// The card to write (SVG); beside it the same card drawn as `STEM.png` (its text in the
+    /// system's fonts) and its codes as `STEM-chain-N.png` and `STEM-model.png`.
     #[arg(long)]
     out: PathBuf,
 }
@@ -208,10 +209,24 @@ fn read_sources(args: &ChainArgs) -> Result<Vec<Source>, Error> {
             .into());
         }
         let bytes = std::fs::read(path).map_err(|e| format!("{arg}: {e}"))?;
-        if bytes.starts_with(PNG_MAGIC) {
-            let texts = render::read_png(&bytes).map_err(|e| format!("{arg}: {e}"))?;
-            out.extend(texts.into_iter().map(Source::Text));
-        } else if bytes.starts_with(assay_alloy::QR_PREFIX.as_bytes()) {
+        // An image by its content (an SVG also by its name, when it is not a code list).
+        let is_text = bytes.starts_with(assay_alloy::QR_PREFIX.as_bytes());
+        let image = if bytes.starts_with(PNG_MAGIC) {
+            Some(render::read_png(&bytes))
+        } else if render::is_svg(&bytes)
+            || (!is_text
+                && path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("svg")))
+        {
+            Some(render::read_svg(&bytes))
+        } else {
+            None
+        };
+        if let Some(texts) = image {
+            let texts = texts.map_err(|e| format!("{arg}: {e}"))?;
+            out.extend(alloy_codes(arg, texts)?.into_iter().map(Source::Text));
+        } else if is_text {
             let text = String::from_utf8(bytes).map_err(|_| format!("{arg}: not UTF-8 text"))?;
             // One code a line; a space is Base45, so only the line break goes.
             out.extend(
@@ -225,6 +240,42 @@ fn read_sources(args: &ChainArgs) -> Result<Vec<Source>, Error> {
         }
     }
     Ok(out)
+}
+
+/// The alloy codes (`AL1:`) among the QR codes read from the image `arg`. The others (a model
+/// card's code for the model, any code a picture holds beside a chain's) are set aside, each
+/// named on stderr; an image without an alloy code is refused.
+fn alloy_codes(arg: &str, texts: Vec<String>) -> Result<Vec<String>, Error> {
+    let n = texts.len();
+    let (codes, others): (Vec<String>, Vec<String>) = texts
+        .into_iter()
+        .partition(|t| t.starts_with(assay_alloy::QR_PREFIX));
+    let shown = |t: &str| {
+        t.chars()
+            .take(120)
+            .collect::<String>()
+            .escape_debug()
+            .to_string()
+    };
+    if codes.is_empty() {
+        return Err(format!(
+            "{arg}: no alloy code ({}…) among the {n} QR code(s) in the image: {}",
+            assay_alloy::QR_PREFIX,
+            others
+                .iter()
+                .map(|t| shown(t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+        .into());
+    }
+    for t in &others {
+        eprintln!(
+            "{arg}: set aside a QR code that is not an alloy code: {}",
+            shown(t)
+        );
+    }
+    Ok(codes)
 }
 
 fn verdict_of(sources: &[Source]) -> Verdict {
@@ -689,7 +740,35 @@ fn placed_code(text: &str, x: u32, y: u32) -> Result<String, Error> {
     Ok(body.replacen("<svg", &format!("<svg x=\"{x}\" y=\"{y}\""), 1))
 }
 
+/// The card's SVG drawn as PNG for `path`: twice its size (print-sharp, the codes 6 pixels a
+/// module), or its size when that would pass the rasteriser's bounds (a chain of many codes);
+/// the text in the system's fonts, which must have one.
+fn card_as_png(svg: &str, path: &Path) -> Result<Vec<u8>, Error> {
+    let mut fonts = render::fontdb::Database::new();
+    fonts.load_system_fonts();
+    if fonts.is_empty() {
+        return Err(format!(
+            "{}: no font found to draw the card's text (looked in the folders fontconfig's files \
+             name, /usr/share/fonts and ~/.local/share/fonts); install one, e.g. Debian's \
+             fonts-dejavu-core; nothing was written",
+            path.display()
+        )
+        .into());
+    }
+    render::svg_to_png(svg, 2, fonts)
+        .map_err(|e| format!("{}: {e}; nothing was written", path.display()).into())
+}
+
 fn card(args: &CardArgs) -> Result<ExitCode, Error> {
+    // The card as PNG goes beside the SVG under the same name: the SVG is not it.
+    let card_png = args.out.with_extension("png");
+    if card_png == args.out {
+        return Err(format!(
+            "--out {}: the card is written as SVG (name it .svg); its PNG goes beside it",
+            args.out.display()
+        )
+        .into());
+    }
     let keyring = match &args.keyring {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -769,7 +848,11 @@ fn card(args: &CardArgs) -> Result<ExitCode, Error> {
         .map(|p| (format!("chain {} of {}", p.index, parts.len()), p.to_text()))
         .chain([("the model".to_owned(), model_text.clone())])
         .collect();
-    let (cell, margin) = (400u32, 24u32);
+    // A cell holds a code of up to 375 pixels (version 25, 3 pixels a module, its quiet zone).
+    // Codes 460 pixels apart, more than 4/3 of the 330 between a large code's finder patterns:
+    // closer, a reader (rqrr) pairs finder patterns of neighbouring codes into codes that are
+    // not there, and misses the real ones.
+    let (cell, margin) = (460u32, 24u32);
     let text_h = 60 + 18 * lines.len() as u32;
     let width = margin * 2 + cell * codes.len().min(3) as u32;
     let rows = codes.len().div_ceil(3) as u32;
@@ -786,6 +869,8 @@ fn card(args: &CardArgs) -> Result<ExitCode, Error> {
         );
     }
     let stem = args.out.with_extension("");
+    // Everything is made before anything is written: nothing half-written.
+    let mut files: Vec<(PathBuf, Vec<u8>)> = vec![];
     for (i, (label, text)) in codes.iter().enumerate() {
         let (x, y) = (
             margin + cell * (i as u32 % 3),
@@ -803,14 +888,27 @@ fn card(args: &CardArgs) -> Result<ExitCode, Error> {
         } else {
             format!("{}-model.png", stem.display())
         };
-        assay_keys::write_atomic(Path::new(&png), &render::png(text, 4)?, false)?;
+        files.push((png.into(), render::png(text, 4)?));
     }
     svg += "</svg>\n";
-    assay_keys::write_atomic(&args.out, svg.as_bytes(), false)?;
+    files.push((card_png.clone(), card_as_png(&svg, &card_png)?));
+    files.push((args.out.clone(), svg.into_bytes()));
+    for (path, bytes) in &files {
+        assay_keys::write_atomic(path, bytes, false)?;
+    }
     println!(
-        "wrote {} ({} chain code(s) and the model's, PNGs beside it): {model_text}",
+        "wrote {} and {} ({} chain code(s) and the model's, PNGs beside them): {model_text}",
         args.out.display(),
+        card_png.display(),
         parts.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The verdict on the chain the arguments `chain` name (files, images or texts, as `assay
+/// alloy verify` takes them): for `assay verify attestation --alloy`.
+pub fn verdict_of_args(chain: &[String]) -> Result<Verdict, Error> {
+    Ok(verdict_of(&read_sources(&ChainArgs {
+        chain: chain.to_vec(),
+    })?))
 }

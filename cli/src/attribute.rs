@@ -63,7 +63,7 @@ pub fn run(a: &AttributeArgs) -> Result<ExitCode, Error> {
     let (contributions, holdout) = a.data.load()?;
     let trial = RecipeTrial {
         recipe,
-        model_dir: a.data.model.clone(),
+        model: a.data.model.clone().into(),
         contributions: group(&contributions),
         holdout,
         threads: a.threads.unwrap_or_else(|| Threads::per_worker(a.workers)),

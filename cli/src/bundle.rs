@@ -19,6 +19,12 @@ use crate::TrustArgs;
 pub struct AttestationArgs {
     /// The bundle (JSON or CBOR).
     pub bundle: PathBuf,
+    /// Also check the job's alloy chain against the bundle: chain files, text files of `AL1:`
+    /// lines, images of its QR codes or the texts themselves, in any order (as `assay alloy
+    /// verify` takes them). The chain must verify, and its dataset, adapter and eval links must
+    /// be signed by the alloy key the (version-3) bundle binds and say what the bundle says.
+    #[arg(long, num_args = 1.., value_name = "CHAIN")]
+    pub alloy: Vec<String>,
     /// What the bundle must meet.
     #[command(flatten)]
     pub checks: CheckArgs,
@@ -117,7 +123,12 @@ fn read_bundle(path: &std::path::Path) -> Result<Bundle, Error> {
 
 pub fn verify(a: &AttestationArgs) -> Result<ExitCode, Error> {
     let bundle = read_bundle(&a.bundle)?;
-    let accepted = check(&bundle, &a.checks, &mut std::io::stdout())?;
+    let chain = if a.alloy.is_empty() {
+        None
+    } else {
+        Some(crate::alloy::verdict_of_args(&a.alloy)?)
+    };
+    let accepted = check(&bundle, &a.checks, chain.as_ref(), &mut std::io::stdout())?;
     Ok(if accepted {
         ExitCode::SUCCESS
     } else {
@@ -127,7 +138,12 @@ pub fn verify(a: &AttestationArgs) -> Result<ExitCode, Error> {
 
 /// Verifies `bundle` against `args`, writing what was checked to `out` (the rejection, and
 /// notes, to stderr); whether it was accepted.
-fn check(bundle: &Bundle, args: &CheckArgs, out: &mut dyn std::io::Write) -> Result<bool, Error> {
+fn check(
+    bundle: &Bundle,
+    args: &CheckArgs,
+    chain: Option<&assay_alloy::Verdict>,
+    out: &mut dyn std::io::Write,
+) -> Result<bool, Error> {
     let (report, allow_no_tee) = crate::verify::verifier_with_bundle_rule(&args.trust)?;
     let verifier = BundleVerifier {
         allow_no_tee,
@@ -153,8 +169,38 @@ fn check(bundle: &Bundle, args: &CheckArgs, out: &mut dyn std::io::Write) -> Res
     let write = |out: &mut dyn std::io::Write, text: String| {
         writeln!(out, "{text}").map_err(|e| Error::Input(format!("writing the report: {e}")))
     };
-    match verifier.verify(bundle) {
-        Ok(ok) => {
+    let verified = verifier.verify(bundle).map(|ok| {
+        let chain = chain.map(|v| assay_forge::alloy::check_chain(bundle, v));
+        (ok, chain)
+    });
+    match verified {
+        Ok((_, Some(Err(e)))) => {
+            if args.json {
+                let report_json = json!({
+                    "accepted": false,
+                    "evidence": bundle.evidence,
+                    "tee": bundle.result.tee,
+                    "error": { "check": e.kind(), "message": e.to_string() },
+                });
+                write(
+                    out,
+                    serde_json::to_string_pretty(&report_json).expect("serialisable"),
+                )?;
+            }
+            eprintln!("rejected: alloy check failed: {e}");
+            Ok(false)
+        }
+        Ok((ok, chain)) => {
+            let chain = chain.map(|c| c.expect("a failed chain check returned above"));
+            let alloy_json = chain.as_ref().map(|c| {
+                json!({
+                    "key": bundle.alloy.as_ref().map(|k| k.key),
+                    "head": c.head.to_string(),
+                    "adapter": hex::encode(c.adapter_hash),
+                    "method": c.method,
+                    "later_links": c.later,
+                })
+            });
             // What the result is bound to: the launch, the code and recipe, the job.
             let (measurement, host_data) = match &ok.report {
                 Some(a) => (
@@ -182,7 +228,8 @@ fn check(bundle: &Bundle, args: &CheckArgs, out: &mut dyn std::io::Write) -> Res
                     "job": job,
                     "host_data": host_data,
                     "holdout": holdout,
-                    "bundle_version": if bundle.job.is_some() { 2 } else { 1 },
+                    "bundle_version": bundle.version().unwrap_or(0),
+                    "alloy": alloy_json,
                     "digest": ok.digest,
                     "checks": ok.checks,
                     "result": bundle.result,
@@ -233,6 +280,26 @@ fn check(bundle: &Bundle, args: &CheckArgs, out: &mut dyn std::io::Write) -> Res
                     ),
                 )?;
                 write(out, scores_table(&bundle.result))?;
+                if let (Some(c), Some(k)) = (&chain, &bundle.alloy) {
+                    write(
+                        out,
+                        format!(
+                            "alloy chain: its dataset, adapter and eval links are signed by the enclave's key {} (bound by the result's signer) and agree with the bundle; adapter {} ({}); head {}{}",
+                            hex::encode(k.key),
+                            hex::encode(c.adapter_hash),
+                            c.method,
+                            c.head,
+                            if c.later > 0 {
+                                format!(
+                                    "; {} later link(s), valid, not compared with the bundle",
+                                    c.later
+                                )
+                            } else {
+                                String::new()
+                            }
+                        ),
+                    )?;
+                }
                 if bundle.job.is_none() {
                     eprintln!(
                         "note: a version-1 bundle: the signed result commits to no job and no holdout (HOST_DATA binds the job only if --job is pinned)"
@@ -358,7 +425,7 @@ fn fetch(a: &FetchArgs) -> Result<ExitCode, Error> {
     }
     let bundle = Bundle::parse(&body, &url)?;
     // What was checked goes to stderr: stdout carries only the calldata.
-    if !check(&bundle, &a.checks, &mut std::io::stderr())? {
+    if !check(&bundle, &a.checks, None, &mut std::io::stderr())? {
         eprintln!("no calldata: the bundle from {url} does not verify");
         return Ok(ExitCode::FAILURE);
     }

@@ -26,6 +26,9 @@ pub enum Error {
     /// An attribution run (assay-attribution).
     #[error("{0}")]
     Attribution(#[from] assay_attribution::Error),
+    /// The enclave's VM image (assay-image).
+    #[error("{0}")]
+    Image(#[from] assay_image::Error),
     /// A job's inputs (assay-enclave).
     #[error("{0}")]
     Enclave(#[from] assay_enclave::Error),

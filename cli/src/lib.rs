@@ -14,6 +14,7 @@ mod alloy;
 mod attribute;
 mod bundle;
 mod error;
+mod image;
 mod job;
 mod kds;
 mod keys;
@@ -62,6 +63,10 @@ enum Command {
     /// The job a Forge approves: write one from its files, print its hash.
     #[command(subcommand)]
     Job(job::JobCommand),
+    /// The enclave's VM image: assemble it from the pinned inputs and the enclave program, or
+    /// check a folder against its manifest (docs/image.md).
+    #[command(subcommand)]
+    Image(image::ImageCommand),
     /// The alloy chain (docs/alloy.md): signed links from dataset to delivery, in files and QR
     /// codes.
     #[command(subcommand)]
@@ -145,6 +150,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Alloy(cmd) => alloy::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
         Command::Job(cmd) => job::run(cmd),
+        Command::Image(cmd) => image::run(cmd),
         Command::Kds(cmd) => kds::run(cmd),
         Command::Measure(args) => Ok(measure::run(&args)),
         Command::SimSp(args) => sim::run(&args),

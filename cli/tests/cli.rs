@@ -392,6 +392,7 @@ fn reference_values_restrict_the_measurement() {
         firmware: Artifact::of(b"ovmf"),
         kernel: None,
         initrd: None,
+        variants: Vec::new(),
     };
     let genoa_measurement = "c57729018b0a6fb90dc17bb138b0aa35e4401004283ff4a2c24d3739ff3750f52384370e77b7032862a08c440a9bc4dc";
     let good = certs.path().join("good.ref");

@@ -1,10 +1,11 @@
-//! What the SNP report's REPORT_DATA binds, and the code hash.
+//! What the SNP report's REPORT_DATA binds, the code hash, and the alloy key's binding.
 //!
 //! Result reports: `REPORT_DATA = signer address (20) ‖ keccak256(eip712Digest ‖ x25519 public
 //! key) (32) ‖ 12 zero bytes`. Key-release reports: `REPORT_DATA = SHA-512("assay-key-release/2"
 //! ‖ nonce ‖ x25519 public key ‖ enclave address ‖ job hash)`: the key goes to this enclave key
 //! for this approved job only. The two cannot be confused: a SHA-512 output
-//! ends in 12 zero bytes with probability 2^-96. See `docs/attestation.md`.
+//! ends in 12 zero bytes with probability 2^-96. The enclave's alloy key (version-3 bundles) is
+//! bound by the result's signer signing [`alloy_key_digest`]. See `docs/attestation.md`.
 
 use alloy_primitives::{Address, B256, keccak256};
 
@@ -48,5 +49,20 @@ pub fn code_hash(measurement: &[u8; 48], recipe_hash: B256) -> B256 {
     let mut pre = [0u8; 80];
     pre[..48].copy_from_slice(measurement);
     pre[48..].copy_from_slice(recipe_hash.as_slice());
+    keccak256(pre)
+}
+
+/// The domain-separation label of an alloy key's binding.
+pub const ALLOY_KEY_LABEL: &[u8] = b"assay-alloy-key/1";
+
+/// What the result's signer signs to bind the enclave's alloy key `key` (Ed25519, 32 bytes) to
+/// the result whose EIP-712 digest is `digest`: `keccak256("assay-alloy-key/1" ‖ digest ‖ key)`.
+/// No EIP-712 digest (which starts `0x19 0x01` before hashing) or Ethereum message can be
+/// this preimage.
+pub fn alloy_key_digest(digest: B256, key: &B256) -> B256 {
+    let mut pre = Vec::with_capacity(ALLOY_KEY_LABEL.len() + 64);
+    pre.extend_from_slice(ALLOY_KEY_LABEL);
+    pre.extend_from_slice(digest.as_slice());
+    pre.extend_from_slice(key.as_slice());
     keccak256(pre)
 }

@@ -1,7 +1,7 @@
 //! Verification of a bundle: every check an auditor needs, in order, each able to fail.
 //!
-//! `format` → `shares` → `data_root` → `result_signature` → `nonce` → `forge` → `tee` →
-//! `report` → `binding` → `job` → `code_hash`. Without a TEE, `report` and `binding` are
+//! `format` → `shares` → `data_root` → `result_signature` → `alloy_key` → `nonce` → `forge` →
+//! `tee` → `report` → `binding` → `job` → `code_hash`. Without a TEE, `report` and `binding` are
 //! skipped, `tee` checks the named coordinator, and the bundle policy must say
 //! `allow_no_tee = true`. The result's report must come from VMPL 0 unless the policy names
 //! another level ([`crate::policy::for_enclave_reports`]).
@@ -10,20 +10,21 @@ use alloy_primitives::{Address, B256, Signature};
 use assay_attestation::{Accepted, CheckLog, CheckOutcome, Verifier};
 
 use crate::Error;
-use crate::binding::{code_hash, result_report_data};
+use crate::binding::{alloy_key_digest, code_hash, result_report_data};
 use crate::eip712::signing_hash;
-use crate::format::{BUNDLE_FORMAT, BUNDLE_FORMAT_V1, Bundle, EvidenceKind};
+use crate::format::{BUNDLE_FORMAT, BUNDLE_FORMAT_V1, BUNDLE_FORMAT_V2, Bundle, EvidenceKind};
 use crate::job::JobSpec;
 use crate::merkle::data_root;
 use crate::result::JobCommitment;
 use crate::result::{Direction, Method};
 
 /// The checks, in the order they run.
-pub const BUNDLE_CHECKS: [&str; 11] = [
+pub const BUNDLE_CHECKS: [&str; 12] = [
     "format",
     "shares",
     "data_root",
     "result_signature",
+    "alloy_key",
     "nonce",
     "forge",
     "tee",
@@ -320,6 +321,40 @@ impl Log {
     }
 }
 
+/// Why a 65-byte signature does not recover an address.
+enum BadSignature {
+    /// v is not 27 or 28.
+    V(u8),
+    /// Not a signature at all, or a malleable one.
+    Other(String),
+}
+
+impl BadSignature {
+    fn into_mismatch(self, check: &'static str) -> Error {
+        match self {
+            BadSignature::V(v) => mismatch(check, "v = 27 or 28", format!("v = {v}")),
+            BadSignature::Other(e) => mismatch(check, "a 65-byte secp256k1 signature r ‖ s ‖ v", e),
+        }
+    }
+}
+
+/// The address that signed `prehash` with `signature` (`r ‖ s ‖ v`). v must be 27 or 28 (0/1
+/// and EIP-155 values are other spellings of the same signature) and s in the lower half of
+/// the curve order (the other half is the same signature again): one message, one signature.
+fn recover(signature: &[u8], prehash: B256) -> Result<Address, BadSignature> {
+    if let Some(v) = signature.get(64).filter(|v| !matches!(v, 27 | 28)) {
+        return Err(BadSignature::V(*v));
+    }
+    let s = Signature::from_raw(signature).map_err(|e| BadSignature::Other(e.to_string()))?;
+    if s.normalize_s().is_some() {
+        return Err(BadSignature::Other(
+            "s is in the upper half of the curve order (malleable)".to_owned(),
+        ));
+    }
+    s.recover_address_from_prehash(&prehash)
+        .map_err(|e| BadSignature::Other(e.to_string()))
+}
+
 fn mismatch(check: &'static str, expected: impl ToString, found: impl ToString) -> Error {
     Error::BundleMismatch {
         check,
@@ -388,15 +423,18 @@ impl BundleVerifier {
     /// Verifies `b`, running every check in order and stopping at the first failure.
     pub fn verify(&self, b: &Bundle) -> Result<VerifiedBundle, Box<RejectedBundle>> {
         let mut log = Log(CheckLog::default());
-        let version = match b.check_version() {
-            Ok(true) => "version 2: commits to its job and holdout",
-            Ok(false) => "VERSION 1: commits to no job and no holdout",
+        let version = match b.version() {
+            Ok(3) => "version 3: commits to its job and holdout, binds its alloy key",
+            Ok(2) => "version 2: commits to its job and holdout",
+            Ok(_) => "VERSION 1: commits to no job and no holdout",
             Err(reason) => {
                 return Err(log.fail(
                     "format",
                     mismatch(
                         "format",
-                        format!("a {BUNDLE_FORMAT} or {BUNDLE_FORMAT_V1} bundle"),
+                        format!(
+                            "a {BUNDLE_FORMAT}, {BUNDLE_FORMAT_V2} or {BUNDLE_FORMAT_V1} bundle"
+                        ),
                         reason,
                     ),
                 ));
@@ -443,24 +481,7 @@ impl BundleVerifier {
         );
 
         let digest = signing_hash(&b.domain, &b.result);
-        // v is 27 or 28 (Ethereum's personal form; 0/1 and EIP-155 values are other spellings of
-        // the same signature, refused so that one result has one signature).
-        if let Some(v) = b.signature.get(64).filter(|v| !matches!(v, 27 | 28)) {
-            return Err(log.fail(
-                "result_signature",
-                mismatch("result_signature", "v = 27 or 28", format!("v = {v}")),
-            ));
-        }
-        let recovered = Signature::from_raw(&b.signature)
-            .map_err(|e| e.to_string())
-            .and_then(|s| {
-                if s.normalize_s().is_some() {
-                    return Err("s is in the upper half of the curve order (malleable)".to_owned());
-                }
-                s.recover_address_from_prehash(&digest)
-                    .map_err(|e| e.to_string())
-            });
-        match recovered {
+        match recover(&b.signature, digest) {
             Ok(a) if a == b.signer => log.pass(
                 "result_signature",
                 format!(
@@ -478,16 +499,34 @@ impl BundleVerifier {
                     ),
                 ));
             }
-            Err(e) => {
-                return Err(log.fail(
-                    "result_signature",
-                    mismatch(
-                        "result_signature",
-                        "a 65-byte secp256k1 signature r ‖ s ‖ v",
-                        e,
+            Err(e) => return Err(log.fail("result_signature", e.into_mismatch("result_signature"))),
+        }
+
+        match &b.alloy {
+            None => log.skip("alloy_key", "no alloy key (a bundle before version 3)"),
+            Some(alloy) => match recover(&alloy.signature, alloy_key_digest(digest, &alloy.key)) {
+                Ok(a) if a == b.signer => log.pass(
+                    "alloy_key",
+                    format!(
+                        "Ed25519 key {} bound to this result by its signer {a}",
+                        hex::encode(alloy.key)
                     ),
-                ));
-            }
+                ),
+                Ok(a) => {
+                    return Err(log.fail(
+                        "alloy_key",
+                        mismatch(
+                            "alloy_key",
+                            format!(
+                                "the alloy key's binding signed by the result's signer {}",
+                                b.signer
+                            ),
+                            format!("a signature by {a}"),
+                        ),
+                    ));
+                }
+                Err(e) => return Err(log.fail("alloy_key", e.into_mismatch("alloy_key"))),
+            },
         }
 
         match self.nonce {

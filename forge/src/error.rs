@@ -74,6 +74,15 @@ pub enum Error {
         /// What is wrong, and where.
         reason: String,
     },
+    /// An alloy chain does not verify, or does not say what the bundle it is checked against
+    /// says (`docs/attestation.md`, "The alloy chain of a job").
+    #[error("alloy chain{}: {reason}", link.map(|i| format!(", link {i}")).unwrap_or_default())]
+    Alloy {
+        /// The link (1 = the first), when one is at fault.
+        link: Option<usize>,
+        /// What is wrong.
+        reason: String,
+    },
     /// A file could not be read.
     #[error("{path}: {source}")]
     Io {
@@ -100,6 +109,7 @@ impl Error {
             MeasurementNotPinned => "report",
             Report(e) => e.check(),
             JobSpec { .. } => "job",
+            Alloy { .. } => "alloy",
             Io { .. } => "io",
         }
     }

@@ -9,9 +9,13 @@ use super::result::EvalResult;
 use crate::Error;
 use crate::job::JobSpec;
 
-/// The `format` of the bundle the enclave writes: version 2, whose result commits to the
-/// approved job and its holdout, and which carries that JobSpec.
-pub const BUNDLE_FORMAT: &str = "assay-attestation-bundle/2";
+/// The `format` of the bundle the enclave writes: version 3, version 2's with the enclave's
+/// alloy key (the Ed25519 key that signs the job's alloy links), bound by the result's signer.
+pub const BUNDLE_FORMAT: &str = "assay-attestation-bundle/3";
+
+/// The `format` of version-2 bundles: the result commits to the approved job and its holdout,
+/// and the bundle carries that JobSpec; no alloy key. They still verify.
+pub const BUNDLE_FORMAT_V2: &str = "assay-attestation-bundle/2";
 
 /// The `format` of version-1 bundles (no job commitment); they still verify, and say so.
 pub const BUNDLE_FORMAT_V1: &str = "assay-attestation-bundle/1";
@@ -66,32 +70,60 @@ pub struct Bundle {
     pub report: Option<Bytes>,
     /// DER certificates for the report: VCEK or VLEK, optionally ASK/ASVK and ARK.
     pub certificates: Vec<Bytes>,
-    /// The JobSpec the result commits to (version 2; absent in version 1).
+    /// The JobSpec the result commits to (versions 2 and 3; absent in version 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<JobSpec>,
+    /// The enclave's alloy key and its binding (version 3 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alloy: Option<AlloyKey>,
+}
+
+/// The Ed25519 key an enclave signs its alloy links with (`docs/alloy.md`), and the result
+/// signer's signature that binds it to this result: the signer is the key the SNP report binds
+/// (or, without a TEE, the named coordinator), so a link signed by this key was signed where the
+/// result was computed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlloyKey {
+    /// The Ed25519 public key (32 bytes).
+    pub key: B256,
+    /// 65 bytes `r ‖ s ‖ v` (v = 27 or 28, s in the lower half): the result signer's secp256k1
+    /// signature of [`crate::binding::alloy_key_digest`] of the result's EIP-712 digest and `key`.
+    pub signature: Bytes,
 }
 
 impl Bundle {
-    /// Whether this is a version-2 bundle (`true`) or a version-1 one (`false`), each with
-    /// what its version holds: a version-2 bundle carries its JobSpec and a result that commits
-    /// to it; a version-1 bundle has neither.
-    pub fn check_version(&self) -> Result<bool, String> {
-        let v2 = match self.format.as_str() {
-            BUNDLE_FORMAT => true,
-            BUNDLE_FORMAT_V1 => false,
+    /// The bundle's version (1, 2 or 3), checked against what its version holds: version 3
+    /// carries its JobSpec, a result that commits to it and the enclave's alloy key; version 2
+    /// the first two; version 1 none of them.
+    pub fn version(&self) -> Result<u8, String> {
+        let version = match self.format.as_str() {
+            BUNDLE_FORMAT => 3,
+            BUNDLE_FORMAT_V2 => 2,
+            BUNDLE_FORMAT_V1 => 1,
             other => {
                 return Err(format!(
-                    "format is {other:?}; this verifier reads {BUNDLE_FORMAT:?} and {BUNDLE_FORMAT_V1:?}"
+                    "format is {other:?}; this verifier reads {BUNDLE_FORMAT:?}, {BUNDLE_FORMAT_V2:?} and {BUNDLE_FORMAT_V1:?}"
                 ));
             }
         };
-        match (v2, self.job.is_some(), self.result.job.is_some()) {
-            (true, true, true) | (false, false, false) => Ok(v2),
-            (true, _, _) => Err(
-                "a version-2 bundle carries its JobSpec (`job`) and a result that commits to it (`result.job`)".into(),
+        let holds = (
+            self.job.is_some(),
+            self.result.job.is_some(),
+            self.alloy.is_some(),
+        );
+        match (version, holds) {
+            (3, (true, true, true)) | (2, (true, true, false)) | (1, (false, false, false)) => {
+                Ok(version)
+            }
+            (3, _) => Err(
+                "a version-3 bundle carries its JobSpec (`job`), a result that commits to it (`result.job`) and the enclave's alloy key (`alloy`)".into(),
             ),
-            (false, _, _) => Err(format!(
-                "a version-1 bundle has no job; `job` and `result.job` belong to {BUNDLE_FORMAT:?}"
+            (2, _) => Err(format!(
+                "a version-2 bundle carries its JobSpec (`job`) and a result that commits to it (`result.job`), and no alloy key (`alloy` belongs to {BUNDLE_FORMAT:?})"
+            )),
+            _ => Err(format!(
+                "a version-1 bundle has no job; `job` and `result.job` belong to {BUNDLE_FORMAT_V2:?} and later"
             )),
         }
     }
@@ -142,7 +174,7 @@ impl Bundle {
             }
             bundle
         };
-        bundle.check_version().map_err(bad)?;
+        bundle.version().map_err(bad)?;
         if let Some(job) = &bundle.job {
             job.check(&format!("{origin}: job"))?;
         }

@@ -224,6 +224,12 @@ pub struct RunSpec {
     /// The bundle as CBOR too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cbor: Option<PathBuf>,
+    /// Where the job's alloy chain goes (a chain file; default: beside the bundle, `.alloy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<PathBuf>,
+    /// The folder the trained adapter goes into (default: beside the bundle, `.adapter`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<PathBuf>,
 }
 
 impl RunSpec {
@@ -242,6 +248,8 @@ impl RunSpec {
             &mut self.journal,
             &mut self.bundle,
             &mut self.cbor,
+            &mut self.chain,
+            &mut self.adapter,
         ] {
             p.iter_mut().for_each(join);
         }

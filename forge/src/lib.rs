@@ -11,10 +11,12 @@
 //! - [`format`]: the bundle in JSON and CBOR (CBOR's declared lengths bounded before serde reads it);
 //! - [`policy`]: what a relying party accepts beyond the SNP policy (`allow_no_tee`);
 //! - [`check`]: every check an auditor runs;
-//! - [`job`]: the JobSpec, the job a Forge approves (and the host's run settings beside it).
+//! - [`job`]: the JobSpec, the job a Forge approves (and the host's run settings beside it);
+//! - [`alloy`]: the alloy links an enclave signs for a job, and their check against its bundle.
 
 #![forbid(unsafe_code)]
 
+pub mod alloy;
 pub mod binding;
 mod cbor;
 pub mod check;
@@ -30,7 +32,9 @@ pub mod shares;
 pub use error::Error;
 
 pub use check::{BUNDLE_CHECKS, BundleVerifier, Pins, RejectedBundle, VerifiedBundle};
-pub use format::{BUNDLE_FORMAT, BUNDLE_FORMAT_V1, Bundle, EvidenceKind, MAX_BUNDLE};
+pub use format::{
+    AlloyKey, BUNDLE_FORMAT, BUNDLE_FORMAT_V1, BUNDLE_FORMAT_V2, Bundle, EvidenceKind, MAX_BUNDLE,
+};
 
 /// ABI-encoded calldata of `submitEvalResult(result, signature, report, certificates)` for a
 /// version-1 result, of `submitEvalResultV2(…)` for one that commits to its job.

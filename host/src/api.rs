@@ -156,6 +156,7 @@ pub struct Calldata {
         cancel_job,
         job_events,
         job_bundle,
+        job_chain,
         job_calldata,
         forge_attestation,
         healthz,
@@ -495,6 +496,39 @@ async fn job_bundle(
     Ok(bundle_response(cbor_wanted, json.into(), cbor.into()))
 }
 
+/// A succeeded job's alloy chain (`docs/alloy.md`): the chain file its enclave signed (the
+/// dataset, adapter and eval links), checked against the bundle before it was kept.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/chain",
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The chain file (one part, deterministic CBOR)", content(
+            (Vec<u8> = "application/cbor")
+        )),
+        (status = 404, description = "No such job, or no chain (yet, or a bundle before version 3)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+async fn job_chain(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Error> {
+    let chain = state
+        .runner
+        .store()
+        .chain(&id)?
+        .ok_or_else(|| Error::Absent {
+            what: format!(
+                "job {id} has no alloy chain (yet, or its bundle is older than version 3)"
+            ),
+        })?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/cbor")],
+        Body::from(chain),
+    )
+        .into_response())
+}
+
 /// What a relayer submits to the Forge contract for a succeeded job.
 #[utoipa::path(
     get,
@@ -710,6 +744,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/v1/jobs/{id}/cancel", post(cancel_job))
         .route("/v1/jobs/{id}/events", get(job_events))
         .route("/v1/jobs/{id}/bundle", get(job_bundle))
+        .route("/v1/jobs/{id}/chain", get(job_chain))
         .route("/v1/jobs/{id}/calldata", get(job_calldata))
         .route("/v1/forges/{forge}/attestation", get(forge_attestation))
         .route("/healthz", get(healthz))

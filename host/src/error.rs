@@ -78,6 +78,9 @@ pub enum Error {
     /// A launch measurement (assay-measurements).
     #[error("{0}")]
     Measurements(#[from] assay_measurements::Error),
+    /// The enclave image (assay-image).
+    #[error("{0}")]
+    Image(#[from] assay_image::Error),
     /// A certificate chain or report (assay-attestation).
     #[error("{0}")]
     Attestation(#[from] assay_attestation::Error),
@@ -100,6 +103,7 @@ impl Error {
             Error::Forge(e) if e.http_status() == 400 => "bad_job",
             Error::Forge(_) => "bundle",
             Error::Measurements(_) => "measurement",
+            Error::Image(e) => e.kind(),
             Error::Attestation(_) => "attestation",
         }
     }
@@ -118,6 +122,7 @@ impl Error {
             | Error::Launch { .. }
             | Error::Config(_)
             | Error::Measurements(_)
+            | Error::Image(_)
             | Error::Attestation(_) => 500,
         }
     }

@@ -20,7 +20,7 @@ use assay_keys::DataKey;
 use assay_keys::wrap::ServiceKey;
 
 use crate::Error;
-use crate::image::ImageSpec;
+use assay_image::ImageSpec;
 
 /// The demo's Forge.
 pub const FORGE_ID: B256 = B256::repeat_byte(0xf0);

@@ -16,7 +16,6 @@
 pub mod api;
 mod error;
 pub mod example;
-pub mod image;
 pub mod launcher;
 pub mod metrics;
 pub mod runner;
@@ -234,7 +233,7 @@ pub async fn run_one(
     key_service: Option<String>,
     launcher: Arc<dyn Launcher>,
     progress: impl Fn(&store::Job),
-) -> Result<(store::Job, Option<(String, Vec<u8>)>), Error> {
+) -> Result<Outcome, Error> {
     let text = std::fs::read_to_string(job_file).map_err(|e| io(job_file, e))?;
     let inputs = job_file
         .parent()
@@ -269,5 +268,25 @@ pub async fn run_one(
     };
     task.abort();
     let bundle = runner.store().bundle(&job.id)?;
-    Ok((finished, bundle))
+    let chain = runner.store().chain(&job.id)?;
+    let adapter = work_dir.join("jobs").join(&job.id).join("adapter");
+    Ok(Outcome {
+        job: finished,
+        bundle,
+        chain,
+        adapter: adapter.is_dir().then_some(adapter),
+    })
+}
+
+/// How [`run_one`]'s job ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The job as the store has it.
+    pub job: store::Job,
+    /// Its bundle, as JSON and CBOR, if it succeeded.
+    pub bundle: Option<(String, Vec<u8>)>,
+    /// Its alloy chain (a chain file), if its enclave wrote one.
+    pub chain: Option<Vec<u8>>,
+    /// The folder with the adapter its enclave trained on every contribution, if it wrote one.
+    pub adapter: Option<PathBuf>,
 }

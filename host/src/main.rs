@@ -9,10 +9,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use assay_host::image::ImageSpec;
 use assay_host::launcher::Launcher;
 use assay_host::launcher::process::ProcessLauncher;
+use assay_host::launcher::qemu;
 use assay_host::{Daemon, Error, Limits, Transport};
+use assay_image::ImageSpec;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The host daemon of an Assay compute provider: launches enclave jobs, keeps their bundles,
@@ -54,6 +55,21 @@ enum Command {
 enum LauncherKind {
     /// `assay-enclave` as a child process beside a simulated AMD-SP on the host side.
     Process,
+    /// The enclave image booted by QEMU without SEV (KVM, or TCG where /dev/kvm cannot be
+    /// used), beside a simulated AMD-SP on the host side.
+    Qemu,
+    /// The enclave image as an SEV-SNP guest (QEMU >= 9.1, a host whose KVM runs SNP).
+    QemuSnp,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AccelArg {
+    /// KVM when /dev/kvm can be used, TCG otherwise.
+    Auto,
+    /// KVM.
+    Kvm,
+    /// QEMU's emulator.
+    Tcg,
 }
 
 /// How enclaves are launched.
@@ -78,6 +94,21 @@ struct LaunchArgs {
     /// Threads per training.
     #[arg(long)]
     threads: Option<usize>,
+    /// QEMU (qemu, qemu-snp launchers).
+    #[arg(long, default_value = "qemu-system-x86_64")]
+    qemu: PathBuf,
+    /// Each guest's memory in MiB (qemu, qemu-snp).
+    #[arg(long, default_value_t = 2048)]
+    memory: u32,
+    /// How a guest without SEV runs (qemu).
+    #[arg(long, value_enum, default_value = "auto")]
+    accel: AccelArg,
+    /// Seconds a guest may take to boot and connect to its channel (qemu, qemu-snp).
+    #[arg(long, default_value_t = 300)]
+    boot_timeout: u64,
+    /// Seconds a job's guest may run in all (qemu, qemu-snp).
+    #[arg(long, default_value_t = 86400)]
+    deadline: u64,
 }
 
 #[derive(Args)]
@@ -123,6 +154,14 @@ struct RunArgs {
     /// Also write the bundle as CBOR here.
     #[arg(long)]
     cbor: Option<PathBuf>,
+    /// Where to write the job's alloy chain (a chain file) [default: beside --out, with the
+    /// extension .alloy].
+    #[arg(long)]
+    chain: Option<PathBuf>,
+    /// The folder to copy the adapter trained on every contribution into [default: beside
+    /// --out, with the extension .adapter].
+    #[arg(long)]
+    adapter: Option<PathBuf>,
     /// The folder for the run's store, journal and logs [default: a new temporary one].
     #[arg(long)]
     work_dir: Option<PathBuf>,
@@ -135,7 +174,37 @@ struct RunArgs {
 
 fn launcher(a: &LaunchArgs) -> Result<Arc<dyn Launcher>, Error> {
     let image = ImageSpec::load(&a.image)?.measure()?;
+    let sim_chain = || {
+        a.sim_chain.clone().ok_or_else(|| {
+            Error::Config(
+                "without SEV-SNP the guests' reports come from a simulated AMD-SP: name its test chain with --sim-chain (insecure, for hosts without SEV-SNP)".into(),
+            )
+        })
+    };
+    let settings = || qemu::Settings {
+        qemu: a.qemu.clone(),
+        memory_mib: a.memory,
+        boot_timeout: std::time::Duration::from_secs(a.boot_timeout),
+        deadline: std::time::Duration::from_secs(a.deadline),
+        workers: a.workers,
+        threads: a.threads,
+    };
     match a.launcher {
+        LauncherKind::Qemu => {
+            let accel = match a.accel {
+                AccelArg::Auto => None,
+                AccelArg::Kvm => Some(qemu::command::Accel::Kvm),
+                AccelArg::Tcg => Some(qemu::command::Accel::Tcg),
+            };
+            let l = qemu::QemuLauncher::new(settings(), image, &sim_chain()?, accel)?;
+            let (accel, why) = l.accel();
+            eprintln!(
+                "assay-host: qemu launcher: guests run with {} ({why})",
+                accel.name().to_uppercase()
+            );
+            Ok(Arc::new(l))
+        }
+        LauncherKind::QemuSnp => Ok(Arc::new(qemu::SnpLauncher::new(settings(), image)?)),
         LauncherKind::Process => {
             let chain = a.sim_chain.clone().ok_or_else(|| {
                 Error::Config(
@@ -230,7 +299,7 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
                     temp.clone()
                 }
             };
-            let (job, bundle) = rt.block_on(assay_host::run_one(
+            let outcome = rt.block_on(assay_host::run_one(
                 &a.job,
                 &work,
                 a.key_service.clone(),
@@ -245,7 +314,8 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
                     );
                 },
             ))?;
-            let Some((json, cbor)) = bundle else {
+            let job = outcome.job;
+            let Some((json, cbor)) = outcome.bundle else {
                 let why = job
                     .error
                     .map(|e| format!("{}: {}", e.kind, e.message))
@@ -266,8 +336,25 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
             if let Some(c) = &a.cbor {
                 write(c, &cbor)?;
             }
+            let mut wrote = String::new();
+            if let Some(chain) = &outcome.chain {
+                let path = a
+                    .chain
+                    .clone()
+                    .unwrap_or_else(|| a.out.with_extension("alloy"));
+                write(&path, chain)?;
+                wrote.push_str(&format!("; alloy chain {}", path.display()));
+            }
+            if let Some(from) = &outcome.adapter {
+                let to = a
+                    .adapter
+                    .clone()
+                    .unwrap_or_else(|| a.out.with_extension("adapter"));
+                copy_folder(from, &to)?;
+                wrote.push_str(&format!("; adapter {}", to.display()));
+            }
             println!(
-                "job {} {}; bundle {}{}",
+                "job {} {}; bundle {}{wrote}{}",
                 job.id,
                 job.state.name(),
                 a.out.display(),
@@ -298,6 +385,30 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+/// Copies the regular files of the folder `from` into the folder `to` (made if absent), each
+/// file whole or not at all.
+fn copy_folder(from: &std::path::Path, to: &std::path::Path) -> Result<(), Error> {
+    let io = |path: &std::path::Path, source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(to).map_err(|e| io(to, e))?;
+    for entry in std::fs::read_dir(from).map_err(|e| io(from, e))? {
+        let entry = entry.map_err(|e| io(from, e))?;
+        if entry
+            .file_type()
+            .map_err(|e| io(&entry.path(), e))?
+            .is_file()
+        {
+            let bytes = std::fs::read(entry.path()).map_err(|e| io(&entry.path(), e))?;
+            let dest = to.join(entry.file_name());
+            assay_keys::write_atomic(&dest, &bytes, false)
+                .map_err(|e| io(&dest, std::io::Error::other(e.to_string())))?;
+        }
+    }
+    Ok(())
 }
 
 /// A new folder under the system's temporary folder.

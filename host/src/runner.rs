@@ -400,8 +400,15 @@ impl Runner {
             .map_err(|_| Error::Config("the bundle is not UTF-8".into()))?;
         let cbor = read("bundle.cbor")?;
         let bundle = Bundle::parse(json.as_bytes(), "bundle.json")?;
+        let chain = match read("chain.alloy") {
+            Ok(c) => Some(c),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
         let file = JobFile::parse(&job.job_file, &job.id)?;
-        let checked = self.check(&bundle, file.job.hash(), file.job.forge.nonce);
+        let checked = self
+            .check(&bundle, file.job.hash(), file.job.forge.nonce)
+            .and_then(|()| check_chain(&bundle, chain.as_deref()));
         let note = checked.as_ref().err().map(|e| JobError {
             kind: "verification".into(),
             message: e.to_string(),
@@ -412,8 +419,13 @@ impl Runner {
                 tracing::warn!(job = %job.id, error = %e.message, "job succeeded, but its bundle does not verify: it is kept and not served as the Forge's attestation");
             }
         }
-        self.store
-            .succeed(&job.id, &json, &cbor, checked.is_ok(), note.as_ref())?;
+        self.store.succeed(
+            &job.id,
+            (&json, &cbor),
+            chain.as_deref(),
+            checked.is_ok(),
+            note.as_ref(),
+        )?;
         if checked.is_ok() {
             self.latest.write().expect("latest").insert(
                 job.forge_id.clone(),
@@ -453,6 +465,27 @@ impl Runner {
         .verify(bundle)
         .map(drop)
         .map_err(|r| Error::Forge(r.error))
+    }
+}
+
+/// The job's alloy chain against its bundle (`assay_forge::alloy::check_chain`): a version-3
+/// bundle's enclave signs one, and it must say what the bundle says.
+fn check_chain(bundle: &Bundle, chain: Option<&[u8]>) -> Result<(), Error> {
+    match (bundle.alloy.is_some(), chain) {
+        (false, None) => Ok(()),
+        (false, Some(_)) => Err(Error::Config(format!(
+            "the enclave wrote an alloy chain, but its bundle ({}) binds no alloy key",
+            bundle.format
+        ))),
+        (true, None) => Err(Error::Config(
+            "the bundle binds an alloy key, but the enclave wrote no alloy chain (chain.alloy)"
+                .into(),
+        )),
+        (true, Some(chain)) => {
+            let verdict = assay_alloy::verify([assay_alloy::Input::Cbor(chain)]);
+            assay_forge::alloy::check_chain(bundle, &verdict)?;
+            Ok(())
+        }
     }
 }
 

@@ -113,7 +113,7 @@ pub struct Job {
 }
 
 /// The schema, one migration a version: `user_version` says how many have run.
-const MIGRATIONS: [&str; 1] = ["CREATE TABLE jobs (
+const MIGRATIONS: [&str; 2] = ["CREATE TABLE jobs (
         id TEXT PRIMARY KEY,
         seq INTEGER NOT NULL UNIQUE,
         state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
@@ -135,7 +135,9 @@ const MIGRATIONS: [&str; 1] = ["CREATE TABLE jobs (
         pid INTEGER
     );
     CREATE INDEX jobs_by_state ON jobs (state, seq);
-    CREATE INDEX jobs_by_forge ON jobs (forge_id, verified, finished_at);"];
+    CREATE INDEX jobs_by_forge ON jobs (forge_id, verified, finished_at);",
+    // Version-3 bundles come with the job's alloy chain (a chain file, docs/alloy.md).
+    "ALTER TABLE jobs ADD COLUMN chain BLOB;"];
 
 /// The job store. One connection, behind a lock: SQLite's one writer.
 pub struct Store {
@@ -347,12 +349,13 @@ impl Store {
         .map(drop)
     }
 
-    /// Ends a running job with its bundle; `verified` says whether it passed the host's check.
+    /// Ends a running job with its bundle (and its alloy chain, if it came with one);
+    /// `verified` says whether both passed the host's check.
     pub fn succeed(
         &self,
         id: &str,
-        json: &str,
-        cbor: &[u8],
+        bundle: (&str, &[u8]),
+        chain: Option<&[u8]>,
         verified: bool,
         error: Option<&JobError>,
     ) -> Result<(), Error> {
@@ -360,20 +363,34 @@ impl Store {
         self.with(|db| {
             db.execute(
                 "UPDATE jobs SET state = 'succeeded', finished_at = ?2, bundle_json = ?3, bundle_cbor = ?4,
-                 verified = ?5, error_kind = ?6, error_message = ?7, pid = NULL
+                 verified = ?5, error_kind = ?6, error_message = ?7, pid = NULL, chain = ?8
                  WHERE id = ?1 AND state = 'running'",
                 params![
                     id,
                     finished,
-                    json,
-                    cbor,
+                    bundle.0,
+                    bundle.1,
                     verified,
                     error.map(|e| e.kind.as_str()),
-                    error.map(|e| e.message.as_str())
+                    error.map(|e| e.message.as_str()),
+                    chain
                 ],
             )
         })
         .map(drop)
+    }
+
+    /// A job's alloy chain (a chain file), if it has one.
+    pub fn chain(&self, id: &str) -> Result<Option<Vec<u8>>, Error> {
+        self.get(id)?;
+        self.with(|db| {
+            db.query_row(
+                "SELECT chain FROM jobs WHERE id = ?1 AND chain IS NOT NULL",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+        })
     }
 
     /// Ends a running job with an error.
@@ -533,9 +550,11 @@ mod tests {
         );
         assert!(store.start(&a.id).unwrap());
         store
-            .succeed(&a.id, "{\"x\":1}", &[1, 2], true, None)
+            .succeed(&a.id, ("{\"x\":1}", &[1, 2]), Some(&[3]), true, None)
             .unwrap();
         assert_eq!(store.latest_verified("0xf0").unwrap().unwrap().0, a.id);
+        assert_eq!(store.chain(&a.id).unwrap(), Some(vec![3]));
+        assert_eq!(store.chain(&b.id).unwrap(), None);
         assert!(store.latest_verified("0xf1").unwrap().is_none());
         // Cancel: a queued job can be, a finished one not.
         assert_eq!(store.cancel(&b.id).unwrap(), State::Queued);

@@ -123,16 +123,31 @@ pub fn check_address(service: &KeyService, addr: std::net::SocketAddr) -> std::i
     Ok(())
 }
 
-/// A blocking client of a key service at `base` (e.g. `http://127.0.0.1:8470`).
+/// How a [`Client`]'s requests reach a key service: `POST path` with a JSON body, answered with
+/// an HTTP status and a body. [`Http`] speaks HTTP itself; a guest without a network hands the
+/// request to its host, which forwards it (the answer is sealed to the enclave's key, so the
+/// host carries it and can do nothing else with it).
+pub trait Transport: Send + Sync + std::fmt::Debug {
+    /// Where requests go, for messages (a URL).
+    fn name(&self) -> String;
+    /// Posts `body` to `path`: the answer's status and body, or why there is none.
+    fn post(&self, path: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), String>;
+}
+
+/// The largest answer a key service gives that is read (a wrapped key and its framing are a
+/// few hundred bytes).
+pub const MAX_ANSWER: u64 = 64 << 10;
+
+/// A key service over HTTP at `base` (e.g. `http://127.0.0.1:8470`), blocking.
 #[derive(Clone, Debug)]
-pub struct Client {
+pub struct Http {
     base: String,
     agent: ureq::Agent,
 }
 
-impl Client {
-    /// A client of the service at `base`.
-    pub fn new(base: &str) -> Client {
+impl Http {
+    /// The service at `base`.
+    pub fn new(base: &str) -> Http {
         // A fresh connection per request: the exchange is two POSTs, and a pooled connection the
         // server has meanwhile closed would fail a POST that ureq (rightly) does not retry.
         let agent = ureq::Agent::config_builder()
@@ -141,10 +156,51 @@ impl Client {
             .max_idle_connections_per_host(0)
             .build()
             .into();
-        Client {
+        Http {
             base: base.trim_end_matches('/').to_owned(),
             agent,
         }
+    }
+}
+
+impl Transport for Http {
+    fn name(&self) -> String {
+        self.base.clone()
+    }
+
+    fn post(&self, path: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), String> {
+        let mut response = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .content_type("application/json")
+            .send(&body[..])
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER)
+            .read_to_vec()
+            .map_err(|e| format!("HTTP {status}, unreadable answer: {e}"))?;
+        Ok((status, body))
+    }
+}
+
+/// A blocking client of a key service.
+#[derive(Clone, Debug)]
+pub struct Client {
+    transport: std::sync::Arc<dyn Transport>,
+}
+
+impl Client {
+    /// A client of the service at `base`, over HTTP.
+    pub fn new(base: &str) -> Client {
+        Client::with(std::sync::Arc::new(Http::new(base)))
+    }
+
+    /// A client whose requests go through `transport`.
+    pub fn with(transport: std::sync::Arc<dyn Transport>) -> Client {
+        Client { transport }
     }
 
     fn post<T: serde::Serialize, R: serde::de::DeserializeOwned>(
@@ -152,26 +208,18 @@ impl Client {
         path: &str,
         body: &T,
     ) -> Result<R, Error> {
-        let url = format!("{}{path}", self.base);
+        let url = format!("{}{path}", self.transport.name());
         let transport = |reason: String| Error::Transport {
             url: url.clone(),
             reason,
         };
-        let mut response = self
-            .agent
-            .post(&url)
-            .send_json(body)
-            .map_err(|e| transport(e.to_string()))?;
-        let status = response.status();
-        if status.is_success() {
-            return response
-                .body_mut()
-                .read_json()
+        let body = serde_json::to_vec(body).map_err(|e| transport(e.to_string()))?;
+        let (status, answer) = self.transport.post(path, body).map_err(transport)?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&answer)
                 .map_err(|e| transport(format!("unreadable answer: {e}")));
         }
-        let refused: ErrorBody = response
-            .body_mut()
-            .read_json()
+        let refused: ErrorBody = serde_json::from_slice(&answer)
             .map_err(|e| transport(format!("HTTP {status}, unreadable error: {e}")))?;
         Err(Error::Refused {
             check: refused.check,

@@ -274,6 +274,7 @@ impl LaunchFiles {
             firmware,
             kernel: measured.kernel.clone(),
             initrd: measured.initrd.clone(),
+            variants: Vec::new(),
         })
     }
 }

@@ -25,6 +25,12 @@
 //! [initrd]
 //! sha256 = "<64 hex digits>"
 //! size = 165
+//!
+//! # Optional: the same files launched with other vCPUs (an image built for several).
+//! [[variants]]
+//! vcpus = 2
+//! vcpu_sig = "0xa00f11"
+//! measurement = "<96 hex digits>"
 //! ```
 
 use std::path::Path;
@@ -83,6 +89,22 @@ pub struct ReferenceValues {
     /// The initrd.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initrd: Option<Artifact>,
+    /// The same files launched with other vCPU configurations, each with its measurement (an
+    /// image built for several, `docs/image.md`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<Variant>,
+}
+
+/// Another vCPU configuration of the same launch, and its measurement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Number of vCPUs.
+    pub vcpus: u32,
+    /// CPUID signature of the vCPUs, hex.
+    pub vcpu_sig: String,
+    /// The expected MEASUREMENT, hex.
+    pub measurement: String,
 }
 
 impl Artifact {
@@ -123,6 +145,14 @@ impl ReferenceValues {
                     2 * want
                 ))
             })?;
+        for (i, v) in r.variants.iter().enumerate() {
+            if hex::decode(&v.measurement).map(|m| m.len()) != Ok(want) {
+                return Err(bad(format!(
+                    "variants[{i}].measurement must be {want} bytes as {} hex digits",
+                    2 * want
+                )));
+            }
+        }
         for (field, a) in [
             ("firmware", Some(&r.firmware)),
             ("kernel", r.kernel.as_ref()),
@@ -149,6 +179,14 @@ impl ReferenceValues {
     /// The expected measurement's bytes.
     pub fn measurement_bytes(&self) -> Option<Vec<u8>> {
         hex::decode(&self.measurement).ok()
+    }
+
+    /// Every expected measurement: the launch's, then its variants'.
+    pub fn all_measurements(&self) -> Vec<Vec<u8>> {
+        std::iter::once(&self.measurement)
+            .chain(self.variants.iter().map(|v| &v.measurement))
+            .filter_map(|m| hex::decode(m).ok())
+            .collect()
     }
 
     /// The file's text.
@@ -189,6 +227,11 @@ mod tests {
             firmware: Artifact::of(b"firmware"),
             kernel: Some(Artifact::of(b"kernel")),
             initrd: None,
+            variants: vec![Variant {
+                vcpus: 2,
+                vcpu_sig: "0xa00f11".into(),
+                measurement: "cd".repeat(48),
+            }],
         }
     }
 
@@ -223,6 +266,14 @@ mod tests {
             let msg = e.to_string();
             assert!(msg.contains("r.toml") && msg.contains(needle), "{msg}");
         }
+        let mut bad = sample();
+        bad.variants[0].measurement = "cd".into();
+        let e = ReferenceValues::from_toml(&bad.to_toml(), "r.toml").unwrap_err();
+        assert!(e.to_string().contains("variants[0].measurement"), "{e}");
+        assert_eq!(
+            sample().all_measurements(),
+            [vec![0xab; 48], vec![0xcd; 48]]
+        );
         let mut bad = sample();
         bad.firmware.sha256 = "xyz".into();
         let e = ReferenceValues::from_toml(&bad.to_toml(), "r.toml").unwrap_err();

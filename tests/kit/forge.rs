@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use alloy_primitives::{Address, B256, FixedBytes};
 use assay_enclave::evidence::EvidenceProvider;
 use assay_enclave::identity::Signer;
-use assay_enclave::job::seal;
+use assay_enclave::job::{alloy_key, bind_alloy_key, seal};
 use assay_forge::binding::code_hash;
 use assay_forge::eip712::Domain;
 use assay_forge::job::{
@@ -140,9 +140,24 @@ pub fn sample_result(tee: bool, measurement: [u8; 48], scores: &[f64]) -> EvalRe
     result
 }
 
-/// The bundle of a sample result: sealed by `signer` with `provider`'s evidence (the simulated
-/// AMD-SP launched for the job, say), carrying its job.
+/// The (version-3) bundle of a sample result: sealed by `signer` with `provider`'s evidence
+/// (the simulated AMD-SP launched for the job, say), carrying its job, binding a fresh alloy
+/// key.
 pub fn sample_bundle(
+    tee: bool,
+    measurement: [u8; 48],
+    scores: &[f64],
+    provider: &dyn EvidenceProvider,
+    signer: &Signer,
+    x25519: [u8; 32],
+) -> Bundle {
+    let mut b = version_2_bundle(tee, measurement, scores, provider, signer, x25519);
+    bind_alloy_key(&mut b, signer, &alloy_key().unwrap()).unwrap();
+    b
+}
+
+/// A version-2 bundle of a sample result: [`sample_bundle`]'s without an alloy key.
+pub fn version_2_bundle(
     tee: bool,
     measurement: [u8; 48],
     scores: &[f64],

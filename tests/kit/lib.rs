@@ -5,6 +5,7 @@
 //!   launch it measures, verifiers that name its root;
 //! - [`forge`]: EvalResults as the enclave makes them, the coordinator key;
 //! - [`host`]: the host daemon and a key service as processes, and the daemon's API client;
+//! - [`image`]: an image's initramfs read back;
 //! - [`job`]: a whole Forge job on a tiny model (recipe, contributions, encrypted holdout);
 //! - [`key_service`]: a key service on loopback that records what it is sent;
 //! - [`scan`]: searching outputs for the holdout's plaintext and key;
@@ -12,6 +13,7 @@
 
 pub mod forge;
 pub mod host;
+pub mod image;
 pub mod job;
 pub mod key_service;
 pub mod paths;

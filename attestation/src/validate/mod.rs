@@ -223,20 +223,28 @@ impl Policy {
         reference: &ReferenceValues,
         origin: &str,
     ) -> Result<(), Error> {
-        let measurement = reference
-            .measurement_bytes()
-            .and_then(|m| <[u8; 48]>::try_from(m).ok())
-            .filter(|_| reference.mode == "snp")
-            .ok_or_else(|| Error::PolicyFile {
-                path: origin.to_owned(),
-                reason: format!(
-                    "reference values for mode {:?}: only an SNP measurement (48 bytes) can be allowed",
-                    reference.mode
-                ),
-            })?;
+        let refused = || Error::PolicyFile {
+            path: origin.to_owned(),
+            reason: format!(
+                "reference values for mode {:?}: only an SNP measurement (48 bytes) can be allowed",
+                reference.mode
+            ),
+        };
+        if reference.mode != "snp" {
+            return Err(refused());
+        }
+        let measurements = reference
+            .all_measurements()
+            .into_iter()
+            .map(|m| <[u8; 48]>::try_from(m).map(Hex).map_err(|_| refused()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if measurements.is_empty() {
+            return Err(refused());
+        }
+        // Each of the build's vCPU configurations (the launch and its variants).
         self.measurements
             .get_or_insert_with(Vec::new)
-            .push(Hex(measurement));
+            .extend(measurements);
         Ok(())
     }
 

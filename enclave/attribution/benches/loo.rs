@@ -20,7 +20,7 @@ fn bench(c: &mut Criterion) {
     recipe.training.epochs = 1;
     let trial = RecipeTrial {
         recipe,
-        model_dir: dir.path().to_owned(),
+        model: dir.path().into(),
         contributions: group(&reverse_task(24, &["a", "b", "c"], 0)),
         holdout: reverse_task(8, &["h"], 1),
         threads: Threads::ONE,
@@ -34,7 +34,7 @@ fn bench(c: &mut Criterion) {
     for k in [1, 2] {
         let trial = RecipeTrial {
             recipe: trial.recipe.clone(),
-            model_dir: trial.model_dir.clone(),
+            model: trial.model.clone(),
             contributions: trial.contributions.clone(),
             holdout: trial.holdout.clone(),
             threads: Threads::per_worker(k),

@@ -1,12 +1,11 @@
 //! The LOO trial of a pinned recipe: train on the contributions (one left out, or none), evaluate
 //! on the holdout. Contributions are the contributors' groups of examples.
 
-use std::path::PathBuf;
-
 use assay_recipe::data::Example;
 use assay_recipe::eval::evaluate;
-use assay_recipe::pinned::{Pinned, load_pinned, lora_spec};
+use assay_recipe::pinned::{Pinned, load_pinned_from, lora_spec};
 use assay_recipe::recipe::{Direction, Recipe};
+use assay_recipe::source::ModelSource;
 use assay_recipe::threads::Threads;
 use assay_recipe::train::{adapter_gradient, train};
 use aws_lc_rs::digest::{Context, SHA256};
@@ -54,8 +53,8 @@ pub fn group(examples: &[Example]) -> Vec<Contribution> {
 pub struct RecipeTrial {
     /// The recipe.
     pub recipe: Recipe,
-    /// The model directory it pins.
-    pub model_dir: PathBuf,
+    /// The model folder it pins (on disk or in memory).
+    pub model: ModelSource,
     /// The contributions.
     pub contributions: Vec<Contribution>,
     /// The holdout.
@@ -110,6 +109,15 @@ impl RecipeTrial {
     }
 }
 
+impl RecipeTrial {
+    /// Trains `w`'s fresh adapters on every contribution: `train(C)`, the model a Forge
+    /// publishes. It needs no holdout; the baseline run of [`crate::engine`] trains the same
+    /// adapters bit for bit before evaluating them.
+    pub fn train_all(&self, w: &mut Pinned) -> Result<(), Error> {
+        self.train_without(w, &[]).map(drop)
+    }
+}
+
 impl FirstOrder for RecipeTrial {
     fn first_order(&self, w: &mut Pinned) -> Result<Vec<f64>, Error> {
         self.train_without(w, &[])?;
@@ -137,9 +145,9 @@ impl Trial for RecipeTrial {
     type Worker = Pinned;
 
     fn worker(&self) -> Result<Pinned, Error> {
-        Ok(load_pinned(
+        Ok(load_pinned_from(
             &self.recipe,
-            &self.model_dir,
+            &self.model,
             &candle_core::Device::Cpu,
         )?)
     }

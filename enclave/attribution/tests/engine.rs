@@ -38,7 +38,7 @@ fn planted(dir: &std::path::Path) -> RecipeTrial {
     }));
     RecipeTrial {
         recipe,
-        model_dir: dir.to_owned(),
+        model: dir.into(),
         contributions: group(&examples),
         holdout: reverse_task(10, &["h"], 3),
         threads: Threads::per_worker(2),

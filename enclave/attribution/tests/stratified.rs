@@ -76,7 +76,7 @@ fn stratified_error_against_exact_loo_on_three_data_sets() {
         let examples = dataset(24, seed);
         let trial = RecipeTrial {
             recipe: recipe.clone(),
-            model_dir: dir.path().to_owned(),
+            model: dir.path().into(),
             contributions: group(&examples),
             holdout: reverse_task(8, &["h"], 11),
             threads: Threads::per_worker(2),

@@ -5,7 +5,6 @@
 //! threshold) on the holdout and builds the EvalResult, with shares computed by the Forge's
 //! rules from the exact fixed-point scores that are signed.
 
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use alloy_primitives::{Address, B256};
@@ -16,9 +15,11 @@ use assay_forge::merkle::data_root;
 use assay_forge::result::{
     BaselineMetric, ComputeEntry, Direction, EvalResult, JobCommitment, ScoreEntry, Wad,
 };
+use assay_recipe::adapter::AdapterFiles;
 use assay_recipe::data::Example;
-use assay_recipe::pinned::{Pinned, load_pinned};
+use assay_recipe::pinned::{Pinned, load_pinned_from};
 use assay_recipe::recipe::Recipe;
+use assay_recipe::source::ModelSource;
 use assay_recipe::threads::Threads;
 
 use crate::Error;
@@ -28,8 +29,8 @@ use crate::Error;
 pub struct Settings {
     /// The pinned recipe.
     pub recipe: Recipe,
-    /// The model directory the recipe pins.
-    pub model: PathBuf,
+    /// The model folder the recipe pins (on disk, or received into memory).
+    pub model: ModelSource,
     /// Trainings in parallel.
     pub workers: usize,
     /// Threads for each training (shards and eval batches).
@@ -119,7 +120,7 @@ pub struct Prepared {
 /// here, before any key is released.
 pub fn prepare(settings: Settings, contributions: &[Example]) -> Result<Prepared, Error> {
     let set = ContributionSet::new(contributions)?;
-    let worker = load_pinned(&settings.recipe, &settings.model, &candle_core::Device::Cpu)?;
+    let worker = load_pinned_from(&settings.recipe, &settings.model, &candle_core::Device::Cpu)?;
     assay_recipe::train::tokenize(
         &worker.tokenizer,
         contributions,
@@ -133,10 +134,35 @@ pub fn prepare(settings: Settings, contributions: &[Example]) -> Result<Prepared
 }
 
 /// A trial whose first worker was built in advance (by [`prepare`]), so the model is loaded
-/// once for it.
+/// once for it; it also keeps the adapters trained on every contribution (`train(C)`, what a
+/// Forge publishes) from whichever run trains them.
 struct Preloaded {
     trial: RecipeTrial,
     first: Mutex<Option<Pinned>>,
+    adapter: Mutex<Option<AdapterFiles>>,
+}
+
+impl Preloaded {
+    /// Keeps `w`'s adapters, just trained on every contribution.
+    fn keep_adapter(&self, w: &Pinned) -> Result<(), assay_attribution::Error> {
+        let files = assay_recipe::adapter::export(&w.model, &self.trial.recipe)?;
+        *self.adapter.lock().expect("not poisoned") = Some(files);
+        Ok(())
+    }
+
+    /// The adapters trained on every contribution: those a run kept, or (when every such run
+    /// was resumed from the journal) trained once more, bit for bit the same.
+    fn into_adapter(self) -> Result<AdapterFiles, Error> {
+        if let Some(files) = self.adapter.into_inner().expect("not poisoned") {
+            return Ok(files);
+        }
+        let mut w = match self.first.into_inner().expect("not poisoned") {
+            Some(w) => w,
+            None => self.trial.worker()?,
+        };
+        self.trial.train_all(&mut w)?;
+        Ok(assay_recipe::adapter::export(&w.model, &self.trial.recipe)?)
+    }
 }
 
 impl Trial for Preloaded {
@@ -154,7 +180,11 @@ impl Trial for Preloaded {
     }
 
     fn measure(&self, w: &mut Pinned, excluded: &[usize]) -> Result<Run, assay_attribution::Error> {
-        self.trial.measure(w, excluded)
+        let run = self.trial.measure(w, excluded)?;
+        if excluded.is_empty() {
+            self.keep_adapter(w)?;
+        }
+        Ok(run)
     }
 
     fn contributions(&self) -> usize {
@@ -164,7 +194,11 @@ impl Trial for Preloaded {
 
 impl FirstOrder for Preloaded {
     fn first_order(&self, w: &mut Pinned) -> Result<Vec<f64>, assay_attribution::Error> {
-        self.trial.first_order(w)
+        // `first_order` trains on every contribution first; the adapters it leaves are
+        // `train(C)`'s whatever gradients it then takes.
+        let estimate = self.trial.first_order(w)?;
+        self.keep_adapter(w)?;
+        Ok(estimate)
     }
 }
 
@@ -175,14 +209,14 @@ impl Prepared {
     }
 
     /// Runs the attribution on `holdout` and builds the (unsigned) result; also says how the
-    /// journal served the trainings.
+    /// journal served the trainings, and gives the adapters trained on every contribution.
     pub fn evaluate(
         self,
         holdout: Vec<Example>,
         binding: Binding,
         journal: Option<&dyn Journal>,
         progress: assay_attribution::engine::Progress<'_>,
-    ) -> Result<(EvalResult, JournalUse), Error> {
+    ) -> Result<Evaluated, Error> {
         let Prepared {
             settings,
             set,
@@ -191,12 +225,13 @@ impl Prepared {
         let trial = Preloaded {
             trial: RecipeTrial {
                 recipe: settings.recipe.clone(),
-                model_dir: settings.model.clone(),
+                model: settings.model.clone(),
                 contributions: set.contributions.clone(),
                 holdout,
                 threads: settings.threads,
             },
             first: Mutex::new(Some(worker)),
+            adapter: Mutex::new(None),
         };
         let (sizes, keys) = trial.trial.sizes_and_keys();
         let lower = trial.trial.lower_is_better();
@@ -210,9 +245,24 @@ impl Prepared {
             journal,
             progress,
         )?;
-        let r = result(&settings, &set, &attributed, lower, binding)?;
-        Ok((r, attributed.journal))
+        let result = result(&settings, &set, &attributed, lower, binding)?;
+        Ok(Evaluated {
+            result,
+            journal: attributed.journal,
+            adapter: trial.into_adapter()?,
+        })
     }
+}
+
+/// What [`Prepared::evaluate`] gives.
+#[derive(Debug)]
+pub struct Evaluated {
+    /// The (unsigned) result.
+    pub result: EvalResult,
+    /// How the journal served the trainings.
+    pub journal: JournalUse,
+    /// The adapters trained on every contribution, as a PEFT folder's files.
+    pub adapter: AdapterFiles,
 }
 
 /// The EvalResult of an attribution.

@@ -11,27 +11,35 @@
 //!    key; from here on an error is reported by its kind only (its text could quote the
 //!    holdout);
 //! 6. sign the EvalResult, which commits to the job and its holdout (EIP-712), and get a report
-//!    binding signer, digest and X25519 key: the bundle, which carries the JobSpec.
+//!    binding signer, digest and X25519 key; bind a fresh Ed25519 alloy key with the signer:
+//!    the bundle, which carries the JobSpec;
+//! 7. sign the job's alloy links with that key (dataset → adapter → eval, `docs/alloy.md`), the
+//!    adapter being the one trained on every contribution, written out as a PEFT folder.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use alloy_primitives::{B256, Bytes, FixedBytes};
+use assay_alloy::content::Entry;
+use assay_alloy::{SignedLink, SigningKey};
 use assay_attestation::abi::{AttestationReport, extract_report};
 use assay_attribution::engine::JournalUse;
-use assay_forge::binding::{key_release_report_data, result_report_data};
+use assay_forge::binding::{alloy_key_digest, key_release_report_data, result_report_data};
 use assay_forge::eip712::{Domain, signing_hash};
 use assay_forge::job::{
     AttributionRules, ContributionsPin, EvidenceSpec, ForgeRef, HoldoutCommitment, JOB_FORMAT,
     JobSpec, KeyReleaseSpec, ModelPin, RecipePin, check_sha256, sha256,
 };
 use assay_forge::result::{EvalResult, JobCommitment};
-use assay_forge::{BUNDLE_FORMAT, Bundle, EvidenceKind};
+use assay_forge::{AlloyKey, BUNDLE_FORMAT, BUNDLE_FORMAT_V2, Bundle, EvidenceKind};
 use assay_keys::DataKey;
 use assay_keys::http::Client;
 use assay_keys::protocol::KeyRequest;
 use assay_keys::wrap::ReleaseKey;
+use assay_recipe::adapter::AdapterFiles;
 use assay_recipe::data::Example;
 use assay_recipe::recipe::Recipe;
+use assay_recipe::source::ModelSource;
 use assay_recipe::threads::Threads;
 
 use crate::Error;
@@ -43,7 +51,7 @@ use crate::evidence::none::NoTee;
 use crate::evidence::snp::{CONFIGFS_TSM, ConfigfsTsm};
 use crate::evidence::{Evidence, EvidenceProvider};
 use crate::identity::Signer;
-use crate::journal::SealedJournal;
+use crate::journal::{SealedJournal, Shelf};
 
 /// Where a job's inputs are on this host.
 #[derive(Clone, Debug)]
@@ -65,8 +73,8 @@ pub struct Launch {
     pub workers: usize,
     /// Threads for each training.
     pub threads: Threads,
-    /// The journal folder, if the run may resume.
-    pub journal: Option<PathBuf>,
+    /// Where the journal's sealed entries are kept, if the run may resume.
+    pub journal: Option<Arc<dyn Shelf>>,
 }
 
 /// A job's inputs, read once and checked against its JobSpec.
@@ -74,8 +82,9 @@ pub struct Launch {
 pub struct Inputs {
     /// The pinned recipe.
     pub recipe: Recipe,
-    /// The model folder (its files are checked against the recipe when loaded).
-    pub model: PathBuf,
+    /// The model folder, on disk or received into memory (its files are checked against the
+    /// recipe when loaded).
+    pub model: ModelSource,
     /// The contributions.
     pub contributions: Vec<Example>,
     /// The encrypted holdout file's bytes.
@@ -140,34 +149,62 @@ fn weights_hash(recipe: &Recipe, origin: &Path) -> Result<B256, Error> {
 /// Reads every input of `job` from `files`: each once, from a regular file, and each checked
 /// against the hash the job pins for it, before any of it is used.
 pub fn read_inputs(job: &JobSpec, files: &Files) -> Result<Inputs, Error> {
-    let recipe_text = text(read(&files.recipe)?, &files.recipe, "the recipe")?;
-    let recipe = Recipe::from_toml(&recipe_text, &files.recipe.display().to_string())?;
+    check_inputs(
+        job,
+        Received {
+            recipe: (read(&files.recipe)?, &files.recipe),
+            contributions: (read(&files.contributions)?, &files.contributions),
+            holdout: (read(&files.holdout)?, &files.holdout),
+        },
+        files.model.clone().into(),
+    )
+}
+
+/// A job's inputs as received (from files, or over a guest's channel), each with where it came
+/// from (for messages).
+#[derive(Debug)]
+pub struct Received<'a> {
+    /// The recipe file's bytes.
+    pub recipe: (Vec<u8>, &'a Path),
+    /// The contributions file's bytes.
+    pub contributions: (Vec<u8>, &'a Path),
+    /// The encrypted holdout's bytes.
+    pub holdout: (Vec<u8>, &'a Path),
+}
+
+/// Checks each input of `job` against the hash the job pins for it, before any of it is used;
+/// `model` is checked against the recipe when it is loaded.
+pub fn check_inputs(
+    job: &JobSpec,
+    received: Received<'_>,
+    model: ModelSource,
+) -> Result<Inputs, Error> {
+    let (recipe_bytes, recipe_path) = received.recipe;
+    let recipe_text = text(recipe_bytes, recipe_path, "the recipe")?;
+    let recipe = Recipe::from_toml(&recipe_text, &recipe_path.display().to_string())?;
     agrees(
-        &files.recipe,
+        recipe_path,
         "the recipe's canonical hash is",
         recipe_hash(&recipe),
         job.recipe.hash,
     )?;
     agrees(
-        &files.recipe,
+        recipe_path,
         "the recipe pins model weights",
-        weights_hash(&recipe, &files.recipe)?,
+        weights_hash(&recipe, recipe_path)?,
         job.model.weights_sha256,
     )?;
-    let bytes = read(&files.contributions)?;
-    let origin = files.contributions.display().to_string();
+    let (bytes, path) = received.contributions;
+    let origin = path.display().to_string();
     check_sha256(
         job.contributions.sha256,
         &bytes,
         "the contributions",
         &origin,
     )?;
-    let contributions = parse_contributions(
-        &text(bytes, &files.contributions, "the contributions")?,
-        &origin,
-    )?;
-    let encrypted_holdout = read(&files.holdout)?;
-    let origin = files.holdout.display().to_string();
+    let contributions = parse_contributions(&text(bytes, path, "the contributions")?, &origin)?;
+    let (encrypted_holdout, path) = received.holdout;
+    let origin = path.display().to_string();
     check_sha256(
         job.holdout.sha256,
         &encrypted_holdout,
@@ -175,14 +212,14 @@ pub fn read_inputs(job: &JobSpec, files: &Files) -> Result<Inputs, Error> {
         &origin,
     )?;
     agrees(
-        &files.holdout,
+        path,
         "the holdout is encrypted under key id",
         FixedBytes(assay_keys::holdout::key_id(&encrypted_holdout)?),
         job.holdout.key_id,
     )?;
     Ok(Inputs {
         recipe,
-        model: files.model.clone(),
+        model,
         contributions,
         encrypted_holdout,
     })
@@ -235,11 +272,11 @@ pub fn describe(
 /// Where the holdout key comes from.
 #[derive(Debug)]
 pub enum HoldoutKey {
-    /// Released by the key service at this URL after attestation (the JobSpec pins its key
-    /// and the resource).
+    /// Released by a key service after attestation (the JobSpec pins its key and the
+    /// resource).
     Release {
-        /// The key service.
-        url: String,
+        /// The key service's client (over HTTP, or through the host of a VM).
+        client: Client,
     },
     /// Given directly, with the coordinator key: only without a TEE.
     Local {
@@ -272,7 +309,7 @@ fn withhold(e: Error) -> Error {
 /// key, and its launch measurement.
 fn release(
     job: &JobSpec,
-    url: &str,
+    client: &Client,
     provider: &dyn EvidenceProvider,
 ) -> Result<(Signer, ReleaseKey, DataKey, [u8; 48]), Error> {
     let spec = job.key_release.as_ref().ok_or_else(|| {
@@ -284,7 +321,6 @@ fn release(
     let hash = job.hash();
     let signer = Signer::generate();
     let release_key = ReleaseKey::generate();
-    let client = Client::new(url);
     let challenge = client.challenge()?;
     let data = key_release_report_data(
         &challenge.nonce,
@@ -328,6 +364,55 @@ pub struct Finished {
     pub bundle: Bundle,
     /// How the journal served the trainings: resumed from it, or refused and computed again.
     pub journal: JournalUse,
+    /// Its alloy chain: the dataset, adapter and eval links, signed with the key the bundle
+    /// binds.
+    pub chain: Vec<SignedLink>,
+    /// The adapters trained on every contribution (what the adapter link names).
+    pub adapter: AdapterFiles,
+}
+
+/// The content hash (`docs/alloy.md` §4) of an adapter folder holding exactly `adapter`'s
+/// files.
+pub fn adapter_hash(adapter: &AdapterFiles) -> [u8; 32] {
+    let entries: Vec<Entry> = adapter
+        .files()
+        .iter()
+        .map(|(name, bytes)| Entry {
+            path: (*name).to_owned(),
+            size: bytes.len() as u64,
+            sha256: sha256(bytes).0,
+        })
+        .collect();
+    assay_alloy::content::directory(&entries)
+}
+
+/// A fresh Ed25519 key for the enclave's alloy links.
+pub fn alloy_key() -> Result<SigningKey, Error> {
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    aws_lc_rs::rand::fill(seed.as_mut())
+        .map_err(|_| Error::Sign("no randomness for the alloy key".into()))?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Makes `bundle` (sealed, with its JobSpec) a version-3 bundle binding `key`: the result's
+/// signer signs `alloy_key_digest(EIP-712 digest, key)`.
+pub fn bind_alloy_key(bundle: &mut Bundle, signer: &Signer, key: &SigningKey) -> Result<(), Error> {
+    if signer.address() != bundle.signer {
+        return Err(Error::Sign(format!(
+            "the alloy key must be bound by the result's signer {}, not {}",
+            bundle.signer,
+            signer.address()
+        )));
+    }
+    let public = B256::from(*key.verifying_key().as_bytes());
+    let digest = signing_hash(&bundle.domain, &bundle.result);
+    let signature = signer.sign(alloy_key_digest(digest, &public))?;
+    bundle.format = BUNDLE_FORMAT.into();
+    bundle.alloy = Some(AlloyKey {
+        key: public,
+        signature: Bytes::from(signature.to_vec()),
+    });
+    Ok(())
 }
 
 /// Prepares `job`'s attribution under its own rules (threshold, compute share, providers) and
@@ -336,7 +421,7 @@ pub struct Finished {
 pub(crate) fn prepare_job(
     job: &JobSpec,
     recipe: Recipe,
-    model: PathBuf,
+    model: ModelSource,
     contributions: &[Example],
     workers: usize,
     threads: Threads,
@@ -384,6 +469,7 @@ pub fn run(
             "this job's holdout key is released by a key service after attestation (key_release), and evidence none has no TEE to attest".into(),
         ));
     }
+    let method = assay_recipe::adapter::method(&inputs.recipe);
     let prepared = prepare_job(
         job,
         inputs.recipe,
@@ -393,8 +479,8 @@ pub fn run(
         launch.threads,
     )?;
     let (signer, release_key, data_key, measurement) = match (key, tee) {
-        (HoldoutKey::Release { url }, true) => {
-            let (signer, release_key, data_key, measurement) = release(job, &url, provider)?;
+        (HoldoutKey::Release { client }, true) => {
+            let (signer, release_key, data_key, measurement) = release(job, &client, provider)?;
             (signer, Some(release_key), data_key, measurement)
         }
         (HoldoutKey::Local { key, coordinator }, false) => (coordinator, None, key, [0u8; 48]),
@@ -413,13 +499,12 @@ pub fn run(
     let hash = job.hash();
     let journal = launch
         .journal
-        .as_deref()
-        .map(|dir| SealedJournal::open(dir, &data_key, hash))
-        .transpose()?;
+        .clone()
+        .map(|shelf| SealedJournal::on(shelf, &data_key, hash));
     let plaintext = assay_keys::holdout::decrypt(&inputs.encrypted_holdout, &data_key)?;
     drop(data_key);
     // The holdout is in memory: from here on, errors say their kind only.
-    let (result, journal_use) = (|| {
+    let evaluated = (|| {
         let text = std::str::from_utf8(&plaintext)
             .map_err(|e| Error::Holdout(format!("not UTF-8 at byte {}", e.valid_up_to())))?;
         let holdout = parse_holdout(text)?;
@@ -449,11 +534,25 @@ pub fn run(
         .map(ReleaseKey::public)
         .unwrap_or([0; 32]);
     let domain = Domain::assay(job.forge.chain_id, job.forge.contract);
-    let mut bundle = seal(result, &domain, provider, &signer, x25519)?;
+    let mut bundle = seal(evaluated.result, &domain, provider, &signer, x25519)?;
     bundle.job = Some(job.clone());
+    let key = alloy_key()?;
+    bind_alloy_key(&mut bundle, &signer, &key)?;
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let chain = assay_forge::alloy::sign_job_links(
+        &bundle,
+        adapter_hash(&evaluated.adapter),
+        method,
+        &key,
+        timestamp,
+    )?;
     Ok(Finished {
         bundle,
-        journal: journal_use,
+        journal: evaluated.journal,
+        chain,
+        adapter: evaluated.adapter,
     })
 }
 
@@ -489,7 +588,7 @@ pub fn seal(
         (None, Vec::new())
     };
     Ok(Bundle {
-        format: BUNDLE_FORMAT.into(),
+        format: BUNDLE_FORMAT_V2.into(),
         evidence: provider.kind(),
         domain: domain.clone(),
         result,
@@ -499,6 +598,7 @@ pub fn seal(
         report,
         certificates,
         job: None,
+        alloy: None,
     })
 }
 
@@ -511,7 +611,7 @@ pub fn provider_and_key(
     let release = || {
         key_service
             .map(|url| HoldoutKey::Release {
-                url: url.to_owned(),
+                client: Client::new(url),
             })
             .ok_or_else(|| {
                 Error::Usage(
@@ -565,6 +665,36 @@ pub fn write_bundle(bundle: &Bundle, json: &Path, cbor: Option<&Path>) -> Result
     assay_keys::write_atomic(json, bundle.to_json().as_bytes(), false)?;
     if let Some(path) = cbor {
         assay_keys::write_atomic(path, &bundle.to_cbor(), false)?;
+    }
+    Ok(())
+}
+
+/// Where a job's chain and adapter go by default: beside its bundle `X.json`, `X.alloy` and
+/// the folder `X.adapter/`.
+pub fn beside_bundle(bundle: &Path) -> (PathBuf, PathBuf) {
+    (
+        bundle.with_extension("alloy"),
+        bundle.with_extension("adapter"),
+    )
+}
+
+/// Writes the chain file (`docs/alloy.md` §5) to `chain` and the adapter's files into the
+/// folder `adapter` (made if absent), each file whole or not at all.
+pub fn write_chain_and_adapter(
+    chain: &[SignedLink],
+    chain_path: &Path,
+    adapter: &AdapterFiles,
+    adapter_dir: &Path,
+) -> Result<(), Error> {
+    let file = assay_alloy::chain_file(chain)
+        .map_err(|e| Error::Sign(format!("the alloy chain file: {e}")))?;
+    assay_keys::write_atomic(chain_path, &file, false)?;
+    std::fs::create_dir_all(adapter_dir).map_err(|source| Error::Io {
+        path: adapter_dir.display().to_string(),
+        source,
+    })?;
+    for (name, bytes) in adapter.files() {
+        assay_keys::write_atomic(&adapter_dir.join(name), bytes, false)?;
     }
     Ok(())
 }

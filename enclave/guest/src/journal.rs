@@ -17,6 +17,7 @@
 //! metrics back.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use alloy_primitives::B256;
 use assay_attribution::engine::{Journal, Loaded};
@@ -27,10 +28,50 @@ const LABEL: &[u8] = b"assay-journal/1";
 /// The label of a replay's journal.
 const REPLAY_LABEL: &[u8] = b"assay-replay-journal/1";
 
-/// A sealed journal in a folder. See the module documentation.
+/// Where sealed entries are kept, by name: a folder, or (in a VM) the host's storage reached
+/// over the channel. The keeper is the host: it sees only sealed bytes.
+pub trait Shelf: Send + Sync + std::fmt::Debug {
+    /// The entry `name`, if there is one.
+    fn get(&self, name: &str) -> Option<Vec<u8>>;
+    /// Keeps `bytes` as the entry `name`, whole or not at all.
+    fn put(&self, name: &str, bytes: &[u8]) -> Result<(), String>;
+    /// Where `name` is kept, for messages.
+    fn place(&self, name: &str) -> String;
+}
+
+/// Entries as files in a folder (made if absent).
+#[derive(Debug)]
+pub struct Folder(PathBuf);
+
+impl Folder {
+    /// The folder `dir`, made if absent.
+    pub fn open(dir: &Path) -> Result<Folder, crate::Error> {
+        std::fs::create_dir_all(dir).map_err(|source| crate::Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        Ok(Folder(dir.to_owned()))
+    }
+}
+
+impl Shelf for Folder {
+    fn get(&self, name: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.0.join(name)).ok()
+    }
+
+    fn put(&self, name: &str, bytes: &[u8]) -> Result<(), String> {
+        assay_keys::write_atomic(&self.0.join(name), bytes, false).map_err(|e| e.to_string())
+    }
+
+    fn place(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+
+/// A sealed journal on a [`Shelf`]. See the module documentation.
 #[derive(Debug)]
 pub struct SealedJournal {
-    dir: PathBuf,
+    shelf: Arc<dyn Shelf>,
     label: &'static [u8],
     job: B256,
     key: SealingKey,
@@ -40,34 +81,42 @@ impl SealedJournal {
     /// The journal in `dir` (made if absent) of the job `job`, sealed under a key derived from
     /// the holdout's data key.
     pub fn open(dir: &Path, data_key: &DataKey, job: B256) -> Result<Self, crate::Error> {
-        Self::open_labelled(dir, LABEL, data_key, job)
+        Ok(Self::on(Arc::new(Folder::open(dir)?), data_key, job))
+    }
+
+    /// The journal of the job `job` on `shelf`, sealed under a key derived from the holdout's
+    /// data key.
+    pub fn on(shelf: Arc<dyn Shelf>, data_key: &DataKey, job: B256) -> Self {
+        Self::labelled(shelf, LABEL, data_key, job)
     }
 
     /// A replay's journal in `dir`: as [`SealedJournal::open`], under the replay's label.
     pub fn open_replay(dir: &Path, data_key: &DataKey, job: B256) -> Result<Self, crate::Error> {
-        Self::open_labelled(dir, REPLAY_LABEL, data_key, job)
+        Ok(Self::labelled(
+            Arc::new(Folder::open(dir)?),
+            REPLAY_LABEL,
+            data_key,
+            job,
+        ))
     }
 
-    fn open_labelled(
-        dir: &Path,
+    fn labelled(
+        shelf: Arc<dyn Shelf>,
         label: &'static [u8],
         data_key: &DataKey,
         job: B256,
-    ) -> Result<Self, crate::Error> {
-        std::fs::create_dir_all(dir).map_err(|source| crate::Error::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        Ok(SealedJournal {
-            dir: dir.to_owned(),
+    ) -> Self {
+        SealedJournal {
+            shelf,
             label,
             job,
             key: data_key.derive(label, job.as_slice()),
-        })
+        }
     }
 
-    fn path(&self, run: usize) -> PathBuf {
-        self.dir.join(format!("run-{run:06}.sealed"))
+    /// The name of `run`'s entry.
+    fn name(run: usize) -> String {
+        format!("run-{run:06}.sealed")
     }
 
     fn aad(&self, run: usize, excluded: &[usize]) -> Vec<u8> {
@@ -85,7 +134,7 @@ impl SealedJournal {
 
 impl Journal for SealedJournal {
     fn load(&self, run: usize, excluded: &[usize]) -> Loaded {
-        let Ok(sealed) = std::fs::read(self.path(run)) else {
+        let Some(sealed) = self.shelf.get(&Self::name(run)) else {
             return Loaded::Absent;
         };
         match self.key.open(&self.aad(run, excluded), &sealed) {
@@ -106,11 +155,13 @@ impl Journal for SealedJournal {
         let sealed = self
             .key
             .seal(&self.aad(run, excluded), &metric.to_bits().to_le_bytes());
-        let path = self.path(run);
-        assay_keys::write_atomic(&path, &sealed, false).map_err(|e| assay_attribution::Error::Io {
-            path: path.display().to_string(),
-            source: std::io::Error::other(e.to_string()),
-        })
+        let name = Self::name(run);
+        self.shelf
+            .put(&name, &sealed)
+            .map_err(|e| assay_attribution::Error::Io {
+                path: self.shelf.place(&name),
+                source: std::io::Error::other(e),
+            })
     }
 }
 

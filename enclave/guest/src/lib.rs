@@ -7,7 +7,8 @@
 //! - [`evaluate`]: attribution → EvalResult, its checks before key release;
 //! - [`journal`]: the sealed journal of finished runs;
 //! - [`job`]: the whole flow, from an approved JobSpec and the host's inputs to the bundle;
-//! - [`replay`]: an auditor reruns a bundle's job and compares it bit for bit.
+//! - [`replay`]: an auditor reruns a bundle's job and compares it bit for bit;
+//! - [`vm`]: the program as the VM image's process 1, its job over the channel to the host.
 
 #![forbid(unsafe_code)]
 
@@ -18,5 +19,6 @@ pub mod identity;
 pub mod job;
 pub mod journal;
 pub mod replay;
+pub mod vm;
 
 pub use error::Error;

@@ -13,8 +13,10 @@ use std::process::ExitCode;
 
 use alloy_primitives::{Address, B256};
 use assay_enclave::job::{
-    Files, Launch, describe, provider_and_key, read_inputs, run, write_bundle,
+    Files, Launch, beside_bundle, describe, provider_and_key, read_inputs, run, write_bundle,
+    write_chain_and_adapter,
 };
+use assay_enclave::journal::Folder;
 use assay_forge::EvidenceKind;
 use assay_forge::job::{
     AttributionRules, EvidenceSpec, ForgeRef, JobFile, JobSpec, KeyReleaseSpec, ProviderSpec,
@@ -136,6 +138,14 @@ struct Args {
     /// Also write the bundle as CBOR here.
     #[arg(long)]
     cbor: Option<PathBuf>,
+    /// Where to write the job's alloy chain (a chain file) [default: beside the bundle, with
+    /// the extension .alloy].
+    #[arg(long)]
+    chain: Option<PathBuf>,
+    /// The folder to write the adapter trained on every contribution into (PEFT layout)
+    /// [default: beside the bundle, with the extension .adapter].
+    #[arg(long)]
+    adapter: Option<PathBuf>,
     /// Write events for a host to stdout instead of the summary line: `json`, one object a
     /// line (`progress` with done, total and the finished training's loss; `journal`;
     /// `finished`; `failed` with the error's kind and message).
@@ -269,6 +279,8 @@ fn run_spec(a: &Args, file: RunSpec) -> Result<RunSpec, String> {
         journal: path(&a.journal, file.journal),
         bundle: path(&a.out, file.bundle),
         cbor: path(&a.cbor, file.cbor),
+        chain: path(&a.chain, file.chain),
+        adapter: path(&a.adapter, file.adapter),
     })
 }
 
@@ -422,7 +434,10 @@ fn main_inner(a: &Args) -> Result<(), Failure> {
             .threads
             .and_then(Threads::new)
             .unwrap_or_else(|| Threads::per_worker(workers)),
-        journal: run_settings.journal.clone(),
+        journal: match &run_settings.journal {
+            Some(dir) => Some(std::sync::Arc::new(Folder::open(dir).map_err(failure)?)),
+            None => None,
+        },
     };
     let (provider, key) =
         provider_and_key(&evidence, run_settings.key_service.as_deref()).map_err(failure)?;
@@ -447,7 +462,7 @@ fn main_inner(a: &Args) -> Result<(), Failure> {
         },
     )
     .map_err(failure)?;
-    let (bundle, journal) = (finished.bundle, finished.journal);
+    let (bundle, journal) = (&finished.bundle, finished.journal);
     if launch.journal.is_some() {
         eprintln!(
             "assay-enclave: journal: {} trainings resumed, {} entries refused (another job's, or changed) and computed again",
@@ -458,23 +473,40 @@ fn main_inner(a: &Args) -> Result<(), Failure> {
             serde_json::json!({"event": "journal", "resumed": journal.resumed, "refused": journal.refused}),
         );
     }
-    write_bundle(&bundle, &bundle_path, run_settings.cbor.as_deref()).map_err(failure)?;
+    let (chain_beside, adapter_beside) = beside_bundle(&bundle_path);
+    let chain_path = run_settings.chain.clone().unwrap_or(chain_beside);
+    let adapter_dir = run_settings.adapter.clone().unwrap_or(adapter_beside);
+    write_bundle(bundle, &bundle_path, run_settings.cbor.as_deref()).map_err(failure)?;
+    write_chain_and_adapter(
+        &finished.chain,
+        &chain_path,
+        &finished.adapter,
+        &adapter_dir,
+    )
+    .map_err(failure)?;
+    let head = finished
+        .chain
+        .last()
+        .map(|l| l.id().to_string())
+        .unwrap_or_default();
     debug_assert_eq!(bundle.result.tee, bundle.evidence != EvidenceKind::None);
     if a.events.is_some() {
         event(
             a,
-            serde_json::json!({"event": "finished", "bundle": bundle_path, "job": hash, "evidence": bundle.evidence, "signer": bundle.signer}),
+            serde_json::json!({"event": "finished", "bundle": bundle_path, "job": hash, "evidence": bundle.evidence, "signer": bundle.signer, "chain": chain_path, "head": head, "adapter": adapter_dir}),
         );
     } else {
         println!(
-            "evidence: {}; tee: {}; signer {}; {} contributions ({:?}); bundle {}; job {}",
+            "evidence: {}; tee: {}; signer {}; {} contributions ({:?}); bundle {}; job {}; alloy chain {} (head {head}); adapter {}",
             bundle.evidence.name(),
             bundle.result.tee,
             bundle.signer,
             bundle.result.scores.len(),
             bundle.result.method,
             bundle_path.display(),
-            hash
+            hash,
+            chain_path.display(),
+            adapter_dir.display()
         );
     }
     Ok(())
@@ -491,6 +523,19 @@ fn main() -> ExitCode {
             "assay-enclave: internal error at {at} (its message is withheld: it could quote the holdout)"
         );
     }));
+    if std::process::id() == 1 {
+        // The VM image's /init: no command line, the job comes over the channel. /proc first,
+        // which replacing this process (below) needs.
+        if let Err(e) = assay_enclave::vm::init::mount_all() {
+            eprintln!("assay-enclave: {e}");
+            assay_enclave::vm::init::power_off();
+        }
+        if let Err(e) = candle_single_threaded() {
+            eprintln!("assay-enclave: {e}");
+            assay_enclave::vm::init::power_off();
+        }
+        assay_enclave::vm::boot();
+    }
     let args = Args::parse();
     // candle's own threads off, Assay's shard threads on (see `assay_recipe::threads`).
     // Returns only if the variable is set or exec failed.

@@ -73,6 +73,9 @@ pub struct Replayed {
     pub rows: Vec<Row>,
     /// How the journal served the trainings.
     pub journal: JournalUse,
+    /// The content hash of the adapters trained on every contribution, as recomputed: what the
+    /// job's alloy adapter link must state.
+    pub adapter_hash: [u8; 32],
 }
 
 impl Replayed {
@@ -219,7 +222,7 @@ pub fn replay(
         .map_err(|e| Error::Holdout(format!("not UTF-8 at byte {}", e.valid_up_to())))?;
     let holdout = parse_holdout(text)?;
     drop(plaintext);
-    let (result, journal_use) = prepared.evaluate(
+    let evaluated = prepared.evaluate(
         holdout,
         Binding {
             forge_id: job.forge.id,
@@ -239,8 +242,9 @@ pub fn replay(
     )?;
     Ok(Replayed {
         job: hash,
-        rows: compare(&bundle.result, &result),
-        result,
-        journal: journal_use,
+        rows: compare(&bundle.result, &evaluated.result),
+        result: evaluated.result,
+        journal: evaluated.journal,
+        adapter_hash: crate::job::adapter_hash(&evaluated.adapter),
     })
 }

@@ -112,6 +112,9 @@ pub enum Error {
          every AMD CPU with SEV-SNP has), and its matmuls would round otherwise"
     )]
     Cpu(&'static str),
+    /// The trained adapter could not be written out as a PEFT folder.
+    #[error("the adapter: {0}")]
+    Adapter(String),
 }
 
 impl Error {
@@ -132,6 +135,7 @@ impl Error {
             Error::Empty(_) => "empty",
             Error::Exec(_) => "exec",
             Error::Cpu(_) => "cpu",
+            Error::Adapter(_) => "adapter",
         }
     }
 
@@ -140,7 +144,11 @@ impl Error {
     /// cannot be used.
     pub fn http_status(&self) -> u16 {
         match self {
-            Error::Io { .. } | Error::Tensor(_) | Error::Exec(_) | Error::Cpu(_) => 500,
+            Error::Io { .. }
+            | Error::Tensor(_)
+            | Error::Exec(_)
+            | Error::Cpu(_)
+            | Error::Adapter(_) => 500,
             Error::Diverged { .. } => 422,
             _ => 400,
         }

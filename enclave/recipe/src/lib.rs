@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod adapter;
 pub mod config;
 pub mod cpu;
 pub mod data;
@@ -23,6 +24,7 @@ pub mod ops;
 pub mod pinned;
 pub mod recipe;
 pub mod rng;
+pub mod source;
 pub mod threads;
 pub mod tokenizer;
 pub mod train;

@@ -6,10 +6,11 @@ use std::path::Path;
 use candle_core::Device;
 
 use crate::Error;
-use crate::files::{read_pinned, read_pinned_if_present, sha256_hex};
+use crate::files::sha256_hex;
 use crate::lora::LoraSpec;
 use crate::model::Qwen2;
 use crate::recipe::Recipe;
+use crate::source::ModelSource;
 use crate::tokenizer::ChatTokenizer;
 use crate::weights::{ModelFiles, load_files};
 
@@ -52,8 +53,18 @@ fn mismatch(what: &'static str, expected: &str, found: String) -> Result<(), Err
 /// Checks `dir` against `recipe` and loads it. Each file is read once, and the bytes that are
 /// hashed are the bytes that are loaded ([`crate::files`]).
 pub fn load_pinned(recipe: &Recipe, dir: &Path, device: &Device) -> Result<Pinned, Error> {
+    load_pinned_from(recipe, &ModelSource::from(dir), device)
+}
+
+/// [`load_pinned`] from a model folder on disk or in memory.
+pub fn load_pinned_from(
+    recipe: &Recipe,
+    source: &ModelSource,
+    device: &Device,
+) -> Result<Pinned, Error> {
     crate::cpu::check()?;
-    let files = ModelFiles::read(dir)?;
+    let dir = source.origin();
+    let files = ModelFiles::from_source(source)?;
     if files.config()? != recipe.model.config {
         return Err(Error::Config {
             path: dir.join("config.json").display().to_string(),
@@ -65,14 +76,18 @@ pub fn load_pinned(recipe: &Recipe, dir: &Path, device: &Device) -> Result<Pinne
         &recipe.model.weights_sha256,
         files.weights_hash(),
     )?;
-    let tokenizer_json = read_pinned(&dir.join("tokenizer.json"))?;
+    let tokenizer_json = source.read("tokenizer.json")?;
     mismatch(
         "tokenizer",
         &recipe.model.tokenizer_sha256,
         sha256_hex(&tokenizer_json),
     )?;
-    let tokenizer_config = read_pinned_if_present(&dir.join("tokenizer_config.json"))?;
-    let tokenizer = ChatTokenizer::from_bytes(&tokenizer_json, tokenizer_config.as_deref(), dir)?;
+    let tokenizer_config = source.read_if_present("tokenizer_config.json")?;
+    let tokenizer = ChatTokenizer::from_bytes(
+        &tokenizer_json,
+        tokenizer_config.as_deref().map(Vec::as_slice),
+        dir,
+    )?;
     mismatch(
         "chat template",
         &recipe.model.chat_template_sha256,

@@ -17,6 +17,7 @@ use crate::lora::{LoraLinear, LoraSpec, TARGETS, adapter_for};
 use crate::model::{Layer, Qwen2};
 use crate::ops::FrozenWeight;
 use crate::rng::Rng;
+use crate::source::ModelSource;
 
 /// How the frozen base is held in memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -41,22 +42,30 @@ fn weights_error(path: &Path, reason: impl Into<String>) -> Error {
 
 /// The safetensors files of a model directory, in name order.
 pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let single = dir.join("model.safetensors");
-    // Whatever is there (a FIFO, say) is named by the reader, which takes regular files only.
-    if std::fs::metadata(&single).is_ok() {
-        return Ok(vec![single]);
-    }
-    let index = dir.join("model.safetensors.index.json");
-    let text = std::fs::read(&index).map_err(|_| {
-        weights_error(
-            dir,
-            "neither model.safetensors nor model.safetensors.index.json is there",
-        )
-    })?;
-    Ok(parse_index(&text, &index)?
+    Ok(weight_names(&ModelSource::from(dir))?
         .into_iter()
         .map(|f| dir.join(f))
         .collect())
+}
+
+/// The names of a model's safetensors files, in name order.
+pub fn weight_names(source: &ModelSource) -> Result<Vec<String>, Error> {
+    const SINGLE: &str = "model.safetensors";
+    const INDEX: &str = "model.safetensors.index.json";
+    if source.has(SINGLE) {
+        return Ok(vec![SINGLE.to_owned()]);
+    }
+    let text = source
+        .read_if_present(INDEX)
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            weights_error(
+                source.origin(),
+                "neither model.safetensors nor model.safetensors.index.json is there",
+            )
+        })?;
+    parse_index(&text, &source.path(INDEX))
 }
 
 /// The shard file names a `model.safetensors.index.json` (its bytes, read from `index`) maps
@@ -109,27 +118,30 @@ pub fn tensors(
 /// and the loaded model come from these bytes.
 pub struct ModelFiles {
     dir: PathBuf,
-    config: Vec<u8>,
+    config: Arc<Vec<u8>>,
     /// (file name, bytes), in name order.
-    weights: Vec<(String, Vec<u8>)>,
+    weights: Vec<(String, Arc<Vec<u8>>)>,
 }
 
 impl ModelFiles {
     /// Reads `dir`'s `config.json` and weight files.
     pub fn read(dir: &Path) -> Result<Self, Error> {
-        let weights = weight_files(dir)?
+        Self::from_source(&ModelSource::from(dir))
+    }
+
+    /// Reads `source`'s `config.json` and weight files (files in memory are shared, not
+    /// copied).
+    pub fn from_source(source: &ModelSource) -> Result<Self, Error> {
+        let weights = weight_names(source)?
             .into_iter()
-            .map(|file| {
-                let name = file
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                Ok((name, read_pinned(&file)?))
+            .map(|name| {
+                let bytes = source.read(&name)?;
+                Ok((name, bytes))
             })
             .collect::<Result<_, Error>>()?;
         Ok(ModelFiles {
-            dir: dir.to_owned(),
-            config: read_pinned(&dir.join("config.json"))?,
+            dir: source.origin().to_owned(),
+            config: source.read("config.json")?,
             weights,
         })
     }

@@ -6,9 +6,11 @@
 //! [`Exit`]. It also says what its guests are: the MEASUREMENT they report (the configured
 //! image's launch digest) and the roots their reports chain to, which the host's own check of a
 //! bundle pins. Backends: [`process`] (the enclave program as a child process beside a simulated
-//! AMD-SP on the host side); QEMU and SEV-SNP backends implement the same trait.
+//! AMD-SP on the host side) and [`qemu`] (the enclave image booted by QEMU: without SEV, beside a
+//! simulated AMD-SP, or as an SEV-SNP guest).
 
 pub mod process;
+pub mod qemu;
 
 use std::path::PathBuf;
 
@@ -45,6 +47,16 @@ impl LaunchRequest {
         self.work_dir.join("bundle.cbor")
     }
 
+    /// Where the enclave writes the job's alloy chain (a chain file).
+    pub fn chain(&self) -> PathBuf {
+        self.work_dir.join("chain.alloy")
+    }
+
+    /// The folder the enclave writes the adapter trained on every contribution into.
+    pub fn adapter(&self) -> PathBuf {
+        self.work_dir.join("adapter")
+    }
+
     /// The sealed journal's folder.
     pub fn journal(&self) -> PathBuf {
         self.work_dir.join("journal")
@@ -70,10 +82,28 @@ pub enum Event {
     },
 }
 
+/// The event one line of `assay-enclave --events json` stands for (progress or journal; the
+/// other events end a run and are each launcher's to read).
+pub(crate) fn event(v: &serde_json::Value) -> Option<Event> {
+    match v["event"].as_str()? {
+        "progress" => Some(Event::Progress(Progress {
+            done: u32::try_from(v["done"].as_u64()?).ok()?,
+            total: u32::try_from(v["total"].as_u64()?).ok()?,
+            loss: v["loss"].as_f64(),
+        })),
+        "journal" => Some(Event::Journal {
+            resumed: v["resumed"].as_u64().unwrap_or(0),
+            refused: v["refused"].as_u64().unwrap_or(0),
+        }),
+        _ => None,
+    }
+}
+
 /// How an enclave ended.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Exit {
-    /// It wrote its bundle (at the request's `bundle_json` and `bundle_cbor`).
+    /// It wrote its bundle (at the request's `bundle_json` and `bundle_cbor`), its alloy chain
+    /// (`chain`) and its adapter (`adapter`).
     Finished,
     /// It failed.
     Failed(JobError),

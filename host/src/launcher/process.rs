@@ -15,10 +15,10 @@ use assay_forge::EvidenceKind;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Event, Exit, LaunchRequest, Launcher, Running};
+use super::{Exit, LaunchRequest, Launcher, Running};
 use crate::Error;
-use crate::image::Image;
-use crate::store::{JobError, Progress};
+use crate::store::JobError;
+use assay_image::Image;
 
 /// The `process` launcher. See the module documentation.
 #[derive(Debug)]
@@ -90,19 +90,6 @@ async fn serve_sp(listener: tokio::net::UnixListener, sp: Arc<SimulatedSp>, id: 
     }
 }
 
-/// One line of `assay-enclave --events json`.
-fn parse_event(line: &str) -> Option<serde_json::Value> {
-    serde_json::from_str(line).ok()
-}
-
-fn progress(v: &serde_json::Value) -> Option<Progress> {
-    Some(Progress {
-        done: u32::try_from(v["done"].as_u64()?).ok()?,
-        total: u32::try_from(v["total"].as_u64()?).ok()?,
-        loss: v["loss"].as_f64(),
-    })
-}
-
 impl Launcher for ProcessLauncher {
     fn name(&self) -> &'static str {
         "process"
@@ -143,6 +130,10 @@ impl Launcher for ProcessLauncher {
             .arg(request.bundle_json())
             .arg("--cbor")
             .arg(request.bundle_cbor())
+            .arg("--chain")
+            .arg(request.chain())
+            .arg("--adapter")
+            .arg(request.adapter())
             .args(["--events", "json"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -175,21 +166,13 @@ impl Launcher for ProcessLauncher {
             let mut failed: Option<JobError> = None;
             let read_events = async {
                 while let Ok(Some(line)) = lines.next_line().await {
-                    let Some(v) = parse_event(&line) else {
+                    let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
                         continue;
                     };
+                    if let Some(e) = super::event(&v) {
+                        let _ = events_tx.send(e);
+                    }
                     match v["event"].as_str() {
-                        Some("progress") => {
-                            if let Some(p) = progress(&v) {
-                                let _ = events_tx.send(Event::Progress(p));
-                            }
-                        }
-                        Some("journal") => {
-                            let _ = events_tx.send(Event::Journal {
-                                resumed: v["resumed"].as_u64().unwrap_or(0),
-                                refused: v["refused"].as_u64().unwrap_or(0),
-                            });
-                        }
                         Some("finished") => finished = true,
                         Some("failed") => {
                             failed = Some(JobError {

@@ -1,12 +1,14 @@
 //! Evidence providers: one trait, chosen at start, always named in the output.
 //!
 //! - [`snp`]: the real SEV-SNP guest through configfs-tsm;
+//! - [`sev_guest`]: the real SEV-SNP guest through `/dev/sev-guest` (kernels before 6.7);
 //! - [`channel`]: a simulated AMD-SP outside the guest, over the evidence channel (test roots
 //!   only; the guest holds no key);
 //! - [`none`]: no TEE; the result is signed by a coordinator key with `tee: false`.
 
 pub mod channel;
 pub mod none;
+pub mod sev_guest;
 pub mod snp;
 
 use assay_attestation::abi::{CertificateKind, parse_cert_table};
