@@ -513,7 +513,7 @@ fn a_host_that_changes_the_model_the_data_or_the_job_on_the_channel_is_refused_i
             "model",
             Some(Input::Model("model.safetensors".into())),
             None,
-            "hash_mismatch",
+            "weights hash",
         ),
         ("data", Some(Input::Contributions), None, "contributions"),
         ("job", None, Some(other_job), "HOST_DATA"),
