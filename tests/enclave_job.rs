@@ -157,6 +157,42 @@ fn simulated_enclave_job_end_to_end_leaks_nothing() {
         checked.adapter_hash,
         "the adapter link names the adapter folder the enclave wrote"
     );
+    // `assay verify attestation --alloy`: the chain checked against its bundle; the same links
+    // signed by a key the bundle does not bind (a host's) are refused, exit 1.
+    let verify_with = |chain: &Path| {
+        Command::new(bin("assay"))
+            .args(["verify", "attestation"])
+            .arg(d.join("bundle.json"))
+            .args(["--no-nonce", "--any-measurement", "--insecure-test-root"])
+            .arg(assay_tests::paths::sim_dir().join("ark.pem"))
+            .arg("--alloy")
+            .arg(chain)
+            .output()
+            .unwrap()
+    };
+    let o = verify_with(&d.join("bundle.alloy"));
+    succeeded(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("alloy chain: its dataset, adapter and eval links"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let hosts = assay_enclave::job::alloy_key().unwrap();
+    let mut posing = bundle.clone();
+    posing.alloy.as_mut().unwrap().key = B256::from(*hosts.verifying_key().as_bytes());
+    let forged =
+        assay_forge::alloy::sign_job_links(&posing, checked.adapter_hash, "lora", &hosts, 1)
+            .unwrap();
+    let forged_file = d.join("forged.alloy");
+    std::fs::write(&forged_file, assay_alloy::chain_file(&forged).unwrap()).unwrap();
+    let o = verify_with(&forged_file);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("rejected: alloy check failed") && stderr(&o).contains("is signed by"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(
         t.ks.requests.lock().unwrap().len(),
         2,

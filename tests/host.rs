@@ -197,6 +197,30 @@ fn a_job_through_the_daemon_end_to_end_leaks_nothing() {
         "application/json",
     );
     assert_eq!(record.json()["verified"], true);
+    // Its alloy chain, checked by the daemon and served: the enclave's three links, saying
+    // what the bundle says.
+    let chain = get(
+        &agent,
+        &format!("{}/v1/jobs/{id}/chain", host.url),
+        "application/cbor",
+    );
+    assert_eq!(
+        (chain.status, chain.content_type.as_str()),
+        (200, "application/cbor")
+    );
+    let verdict = assay_alloy::verify([assay_alloy::Input::Cbor(&chain.body)]);
+    assert_eq!(
+        assay_forge::alloy::check_chain(&bundle, &verdict)
+            .unwrap()
+            .later,
+        0
+    );
+    let absent = get(
+        &agent,
+        &format!("{}/v1/jobs/nope/chain", host.url),
+        "application/cbor",
+    );
+    assert_eq!(absent.status, 404);
     // The relayer's calldata, and the Forge's latest attestation.
     let calldata = get(
         &agent,

@@ -417,7 +417,7 @@ fn a_forge_job_runs_in_the_image_under_qemu_and_its_bundle_verifies_against_the_
     let needles = f.needles();
     for p in files(f.path())
         .into_iter()
-        .filter(|p| !p.starts_with(&f.example))
+        .filter(|p| !p.starts_with(&f.example) && p.is_file())
     {
         scan(
             &p.display().to_string(),
@@ -596,4 +596,88 @@ fn a_guest_that_never_connects_runs_too_long_or_panics_fails_with_the_reason() {
     let o = host_run(&f, &broken, &qemu, &job, &f.path().join("w3"), &[]);
     let err = failure(&o);
     assert!(err.contains("Kernel panic"), "{err}");
+}
+
+#[test]
+fn the_daemon_boots_a_jobs_guest_and_a_cancelled_guest_is_stopped() {
+    use assay_tests::host::{client, daemon, post, token, wait_for};
+    let (Some(image), Some(qemu)) = (image(), qemu()) else {
+        return;
+    };
+    let f = Forge::new(&image);
+    let data = f.path().join("data");
+    let host = daemon(
+        &data,
+        &f.example.join("inputs"),
+        &f.ks.url,
+        &image.join("image.toml"),
+        &[
+            "--insecure-http",
+            "--launcher",
+            "qemu",
+            "--qemu",
+            qemu.to_str().unwrap(),
+        ],
+    );
+    let agent = client(None);
+    let body = std::fs::read(f.example.join("job.json")).unwrap();
+    let created = post(
+        &agent,
+        &format!("{}/v1/jobs", host.url),
+        Some(&token(&data)),
+        &body,
+    );
+    assert_eq!(
+        created.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    // The guest booted, got its key and started training: its progress reached the daemon.
+    let j = wait_for(&agent, &host.url, &id, Duration::from_secs(900), |j| {
+        j["state"] == "running" && j["progress"]["total"].as_u64().unwrap_or(0) > 0
+    });
+    assert_eq!(j["state"], "running");
+    // The job's QEMU: the process whose command line names the job's channel.
+    let qemu_of_job = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .find(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let text = String::from_utf8_lossy(&cmdline);
+                text.contains("qemu-system") && text.contains(&format!("{id}/channel.sock"))
+            })
+    };
+    let pid = qemu_of_job().expect("the job's guest runs in QEMU");
+    let cancelled = post(
+        &agent,
+        &format!("{}/v1/jobs/{id}/cancel", host.url),
+        Some(&token(&data)),
+        b"",
+    );
+    assert_eq!(
+        cancelled.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&cancelled.body)
+    );
+    wait_for(&agent, &host.url, &id, Duration::from_secs(60), |j| {
+        j["state"] == "cancelled"
+    });
+    // QEMU is gone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "QEMU {pid} still runs"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = host.logged();
+    assert!(
+        log.contains("guest started") && log.contains("the guest's enclave is ready"),
+        "{log}"
+    );
 }

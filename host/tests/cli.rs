@@ -159,3 +159,98 @@ fn an_unusable_data_folder_or_store_is_refused_untouched() {
         stderr(&o)
     );
 }
+
+/// A stand-in for `qemu-system-x86_64` that says it is `version` and answers QMP as QEMU with
+/// SEV does (greeting, capabilities, the C-bit at 51).
+fn fake_qemu(dir: &std::path::Path, version: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(format!("qemu-{version}"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"#!/bin/sh
+if [ "$1" = --version ]; then echo "QEMU emulator version {version}"; exit 0; fi
+echo '{{"QMP": {{"version": {{}}, "capabilities": []}}}}'
+read -r _; echo '{{"return": {{}}}}'
+read -r _; echo '{{"return": {{"cbitpos": 51, "reduced-phys-bits": 1}}}}'
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn the_snp_launcher_refuses_a_qemu_or_host_without_snp_and_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let image = vector_image(d);
+    let run = |qemu: &str| {
+        host(&[
+            "run",
+            &d.join("job.json").display().to_string(),
+            "--out",
+            &d.join("bundle.json").display().to_string(),
+            "--launcher",
+            "qemu-snp",
+            "--image",
+            &image,
+            "--qemu",
+            qemu,
+        ])
+    };
+    // Debian 12's QEMU: too old for SEV-SNP.
+    let o = run(&fake_qemu(d, "7.2.22"));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("QEMU 7.2.22; SEV-SNP guests need QEMU 9.1 or later"),
+        "{}",
+        stderr(&o)
+    );
+    // A new enough QEMU on a host whose KVM runs no SNP guests (this one): the missing piece
+    // is named.
+    if !std::path::Path::new("/sys/module/kvm_amd/parameters/sev_snp").exists() {
+        let o = run(&fake_qemu(d, "9.1.0"));
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o).contains("/sys/module/kvm_amd/parameters/sev_snp"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // No QEMU at all.
+    let o = run(&d.join("absent-qemu").display().to_string());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("absent-qemu: cannot run"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.join("bundle.json").exists());
+}
+
+#[test]
+fn qmp_gives_the_c_bit_from_a_qemu_that_speaks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let qemu = fake_qemu(dir.path(), "9.1.0");
+    let caps = assay_host::launcher::qemu::probe::sev_capabilities(
+        std::path::Path::new(&qemu),
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!((caps.cbitpos, caps.reduced_phys_bits), (51, 1));
+    let silent = dir.path().join("silent");
+    std::fs::write(&silent, "#!/bin/sh\nsleep 30\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&silent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let e = assay_host::launcher::qemu::probe::sev_capabilities(
+        &silent,
+        std::time::Duration::from_secs(1),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("did not answer") || e.contains("no QMP greeting"),
+        "{e}"
+    );
+}

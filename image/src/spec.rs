@@ -64,7 +64,7 @@ impl ImageSpec {
         let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
         let mut spec: ImageSpec = toml::from_str(&text).map_err(|e| Error::Spec {
             path: path.display().to_string(),
-            reason: e.to_string(),
+            reason: format!("not an image description: {e}"),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [&mut spec.ovmf, &mut spec.kernel, &mut spec.initrd] {

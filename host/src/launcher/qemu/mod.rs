@@ -363,6 +363,7 @@ fn start_vm(
     let (boot_timeout, deadline) = (settings.boot_timeout, settings.deadline);
     let id = request.id.clone();
     let id_for_serve = request.id.clone();
+    let socket_path = socket.clone();
     let spawned = std::time::Instant::now();
     let exit = tokio::spawn(async move {
         let ended = |status: std::io::Result<std::process::ExitStatus>| {
@@ -462,6 +463,7 @@ fn start_vm(
             }
         };
         tracing::info!(job = %id, status = %status, "guest ended");
+        let _ = std::fs::remove_file(&socket_path);
         match end {
             GuestEnd::NeverConnected => never_connected(&console),
             GuestEnd::Finished => Exit::Finished,
