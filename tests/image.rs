@@ -197,6 +197,15 @@ fn the_measurement_is_assay_measure_of_the_files_and_a_changed_file_is_refused()
         assert_eq!(measured.trim(), hex::encode(m));
     }
     ok(&assay(&["image", "check", &image.display().to_string()]));
+    // Its /init is the release enclave program tests/no_test_key.rs searches for test keys.
+    if let Some(program) = std::env::var_os("ASSAY_RELEASE_ENCLAVE") {
+        let init = assay_tests::image::init_of(&std::fs::read(image.join("initrd.img")).unwrap());
+        assert!(
+            init == std::fs::read(&program).unwrap(),
+            "the image's /init is not {}",
+            PathBuf::from(program).display()
+        );
+    }
     // A changed byte of the initrd: named, exit 1.
     let dir = tempfile::tempdir().unwrap();
     for name in OUTPUTS {

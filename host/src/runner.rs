@@ -489,12 +489,12 @@ fn check_chain(bundle: &Bundle, chain: Option<&[u8]>) -> Result<(), Error> {
     }
 }
 
-/// Stops an enclave a previous daemon left running, if `pid` is still that enclave (its command
-/// line names the job's folder): a process id can have been reused.
+/// Stops an enclave a previous daemon left running, if `pid` is still that enclave or its
+/// guest's QEMU (its command line names the job's folder): a process id can have been reused.
 fn stop_stale(pid: u32, id: &str) {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let text = String::from_utf8_lossy(&cmdline);
-    if text.contains("assay-enclave") && text.contains(id) {
+    if (text.contains("assay-enclave") || text.contains("qemu-system")) && text.contains(id) {
         tracing::warn!(job = %id, pid, "stopping the enclave a previous daemon left running");
         let _ = std::process::Command::new("kill")
             .args(["-KILL", &pid.to_string()])

@@ -508,6 +508,31 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever bytes arrive, reading ends in a message or an error, never a panic; and a
+        /// message read is the only spelling of itself (written back, the same bytes).
+        #[test]
+        fn any_bytes_read_to_a_message_that_writes_back_the_same_or_an_error(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            tag in proptest::prelude::any::<u8>(),
+        ) {
+            let mut frame = ((bytes.len() + 1) as u32).to_le_bytes().to_vec();
+            frame.push(tag);
+            frame.extend_from_slice(&bytes);
+            if let Ok(m) = FromGuest::read(&mut frame.as_slice()) {
+                let mut again = Vec::new();
+                m.write(&mut again).unwrap();
+                proptest::prop_assert_eq!(&again, &frame);
+            }
+            if let Ok(m) = FromHost::read(&mut frame.as_slice()) {
+                let mut again = Vec::new();
+                m.write(&mut again).unwrap();
+                proptest::prop_assert_eq!(&again, &frame);
+            }
+            let _ = FromHost::read(&mut bytes.as_slice());
+        }
+    }
+
     #[test]
     fn malformed_frames_are_refused_with_the_reason() {
         let frame = |len: u32, rest: &[u8]| [len.to_le_bytes().as_slice(), rest].concat();
