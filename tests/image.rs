@@ -690,3 +690,33 @@ fn the_daemon_boots_a_jobs_guest_and_a_cancelled_guest_is_stopped() {
         "{log}"
     );
 }
+
+#[test]
+fn a_pinned_package_the_archive_no_longer_serves_is_named() {
+    // Only where the pinned packages could be fetched (the same network path).
+    if image().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pins = std::fs::read_to_string(repo().join("image/pins.toml")).unwrap();
+    let gone = pins.replacen("version = \"6.1.176-1\"", "version = \"6.1.0-gone\"", 1);
+    assert_ne!(gone, pins);
+    let path = dir.path().join("pins.toml");
+    std::fs::write(&path, gone).unwrap();
+    let o = Command::new(repo().join("scripts/image-build"))
+        .args(["--out"])
+        .arg(dir.path().join("image"))
+        .env("ASSAY_IMAGE_PINS", &path)
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .env("ASSAY_BIN", bin("assay"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("linux-image-6.1.0-50-amd64 6.1.0-gone")
+            && err.contains("no longer serve this version"),
+        "{err}"
+    );
+    assert!(!dir.path().join("image/initrd.img").exists());
+}

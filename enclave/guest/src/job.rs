@@ -48,6 +48,7 @@ use crate::evaluate::{
 };
 use crate::evidence::channel::SpChannel;
 use crate::evidence::none::NoTee;
+use crate::evidence::sev_guest::{SEV_GUEST, SevGuest};
 use crate::evidence::snp::{CONFIGFS_TSM, ConfigfsTsm};
 use crate::evidence::{Evidence, EvidenceProvider};
 use crate::identity::Signer;
@@ -149,15 +150,15 @@ fn weights_hash(recipe: &Recipe, origin: &Path) -> Result<B256, Error> {
 /// Reads every input of `job` from `files`: each once, from a regular file, and each checked
 /// against the hash the job pins for it, before any of it is used.
 pub fn read_inputs(job: &JobSpec, files: &Files) -> Result<Inputs, Error> {
-    check_inputs(
+    Ok(check_inputs(
         job,
         Received {
             recipe: (read(&files.recipe)?, &files.recipe),
             contributions: (read(&files.contributions)?, &files.contributions),
             holdout: (read(&files.holdout)?, &files.holdout),
         },
-        files.model.clone().into(),
-    )
+    )?
+    .with_model(files.model.clone().into()))
 }
 
 /// A job's inputs as received (from files, or over a guest's channel), each with where it came
@@ -172,13 +173,31 @@ pub struct Received<'a> {
     pub holdout: (Vec<u8>, &'a Path),
 }
 
-/// Checks each input of `job` against the hash the job pins for it, before any of it is used;
-/// `model` is checked against the recipe when it is loaded.
-pub fn check_inputs(
-    job: &JobSpec,
-    received: Received<'_>,
-    model: ModelSource,
-) -> Result<Inputs, Error> {
+/// A job's recipe, contributions and encrypted holdout, each checked against its JobSpec: its
+/// inputs once the model is named.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    recipe: Recipe,
+    contributions: Vec<Example>,
+    encrypted_holdout: Vec<u8>,
+}
+
+impl Checked {
+    /// The job's inputs, with `model` (checked against the recipe when it is loaded).
+    pub fn with_model(self, model: ModelSource) -> Inputs {
+        Inputs {
+            recipe: self.recipe,
+            model,
+            contributions: self.contributions,
+            encrypted_holdout: self.encrypted_holdout,
+        }
+    }
+}
+
+/// Checks the recipe, the contributions and the encrypted holdout against the hashes `job`
+/// pins for them, before any of it is used (the model comes after: a bad input costs no
+/// transfer of it).
+pub fn check_inputs(job: &JobSpec, received: Received<'_>) -> Result<Checked, Error> {
     let (recipe_bytes, recipe_path) = received.recipe;
     let recipe_text = text(recipe_bytes, recipe_path, "the recipe")?;
     let recipe = Recipe::from_toml(&recipe_text, &recipe_path.display().to_string())?;
@@ -217,9 +236,8 @@ pub fn check_inputs(
         FixedBytes(assay_keys::holdout::key_id(&encrypted_holdout)?),
         job.holdout.key_id,
     )?;
-    Ok(Inputs {
+    Ok(Checked {
         recipe,
-        model,
         contributions,
         encrypted_holdout,
     })
@@ -620,20 +638,33 @@ pub fn provider_and_key(
             })
     };
     Ok(match evidence {
-        EvidenceSpec::Snp { configfs, certs } => (
-            Box::new(ConfigfsTsm {
-                root: configfs.clone().unwrap_or_else(|| CONFIGFS_TSM.into()),
-                fallback_certificates: match certs {
-                    None => Vec::new(),
-                    Some(dir) => assay_attestation::kds::load_certificate_dir(dir)
-                        .map_err(Error::Attestation)?
-                        .iter()
-                        .map(|c| c.der().to_vec())
-                        .collect(),
-                },
-            }),
-            release()?,
-        ),
+        EvidenceSpec::Snp { configfs, certs } => {
+            let fallback_certificates = match certs {
+                None => Vec::new(),
+                Some(dir) => assay_attestation::kds::load_certificate_dir(dir)
+                    .map_err(Error::Attestation)?
+                    .iter()
+                    .map(|c| c.der().to_vec())
+                    .collect(),
+            };
+            // configfs-tsm where the kernel has it (or where it is named), else the SNP guest
+            // device of kernels before 6.7.
+            let provider: Box<dyn EvidenceProvider> = match configfs {
+                None if !Path::new(CONFIGFS_TSM).exists()
+                    && SevGuest::present(Path::new(SEV_GUEST)) =>
+                {
+                    Box::new(SevGuest {
+                        device: SEV_GUEST.into(),
+                        fallback_certificates,
+                    })
+                }
+                _ => Box::new(ConfigfsTsm {
+                    root: configfs.clone().unwrap_or_else(|| CONFIGFS_TSM.into()),
+                    fallback_certificates,
+                }),
+            };
+            (provider, release()?)
+        }
         EvidenceSpec::Simulated { socket } => (
             Box::new(SpChannel {
                 socket: socket.clone(),

@@ -119,16 +119,15 @@ pub fn run_offered(channel: Arc<Channel>) -> Result<(), Error> {
     let recipe = channel.get_bytes(&Input::Recipe, assay_recipe::limits::RECIPE as u64)?;
     let contributions = channel.get_bytes(&Input::Contributions, limit)?;
     let holdout = channel.get_bytes(&Input::Holdout, limit)?;
-    let model = receive_model(&channel)?;
-    let inputs = check_inputs(
+    let checked = check_inputs(
         &job,
         Received {
             recipe: (recipe, Path::new("channel:recipe")),
             contributions: (contributions, Path::new("channel:contributions")),
             holdout: (holdout, Path::new("channel:holdout")),
         },
-        model,
     )?;
+    let inputs = checked.with_model(receive_model(&channel)?);
     let provider: Box<dyn EvidenceProvider> = if snp {
         Box::new(SevGuest {
             device: SEV_GUEST.into(),

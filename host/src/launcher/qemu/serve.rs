@@ -356,7 +356,8 @@ pub fn serve(
             FromGuest::Output(output, chunk) => {
                 match &mut partial {
                     Some((o, bytes)) if *o == output => bytes.extend_from_slice(&chunk),
-                    _ => partial = Some((output, chunk)),
+                    Some(_) => return lost(&"an output began before the one before it ended"),
+                    None => partial = Some((output, chunk)),
                 }
                 if partial.as_ref().is_some_and(|(_, b)| b.len() > MAX_OUTPUT) {
                     return lost(&format!("an output of over {MAX_OUTPUT} bytes"));
@@ -390,6 +391,254 @@ pub fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use assay_enclave::vm::protocol::ChannelError;
+    use std::os::unix::net::UnixStream;
+    use std::sync::Mutex;
+
+    /// A supply of fixed answers that keeps what it is given.
+    #[derive(Default)]
+    struct Fixed {
+        kept: Mutex<Vec<(Output, Vec<u8>)>>,
+        journal: Mutex<Vec<(String, Vec<u8>)>>,
+    }
+
+    impl Supply for Fixed {
+        fn job(&self) -> Result<(Vec<u8>, u32, u32), String> {
+            Ok((b"{\"job\":1}".to_vec(), 2, 1))
+        }
+        fn open(&self, input: &Input) -> Result<Box<dyn Read + Send>, String> {
+            match input {
+                Input::Recipe => Ok(Box::new(std::io::Cursor::new(vec![7u8; CHUNK + 10]))),
+                _ => Err("not here".into()),
+            }
+        }
+        fn model_index(&self) -> Result<Vec<(String, u64)>, String> {
+            Ok(vec![("config.json".into(), 2)])
+        }
+        fn report(&self, _: &[u8]) -> Result<Vec<u8>, String> {
+            Err("no AMD-SP".into())
+        }
+        fn key_service(&self, _: &str, _: Vec<u8>) -> Result<(u16, Vec<u8>), String> {
+            Err("unreachable".into())
+        }
+        fn journal_get(&self, name: &str) -> Option<Vec<u8>> {
+            let j = self.journal.lock().unwrap();
+            j.iter().find(|(n, _)| n == name).map(|(_, b)| b.clone())
+        }
+        fn journal_put(&self, name: &str, bytes: &[u8]) -> Result<(), String> {
+            plain(name)?;
+            self.journal
+                .lock()
+                .unwrap()
+                .push((name.into(), bytes.to_vec()));
+            Ok(())
+        }
+        fn output(&self, output: &Output, bytes: &[u8]) -> Result<(), String> {
+            self.kept
+                .lock()
+                .unwrap()
+                .push((output.clone(), bytes.to_vec()));
+            Ok(())
+        }
+    }
+
+    /// Serves `guest`'s side of a channel (run on the other end of a socket pair): how it
+    /// ended, the events, whether ready was called, what the supply kept.
+    fn exchange(
+        snp_expected: bool,
+        guest: impl FnOnce(&mut UnixStream) + Send + 'static,
+    ) -> (GuestEnd, Vec<Event>, bool, Fixed) {
+        let (mut host_end, mut guest_end) = UnixStream::pair().unwrap();
+        let talk = std::thread::spawn(move || guest(&mut guest_end));
+        let supply = Fixed::default();
+        let events = Mutex::new(Vec::new());
+        let ready = Mutex::new(false);
+        let end = serve(
+            &mut host_end,
+            &supply,
+            snp_expected,
+            &Watch {
+                boot_timeout: Duration::from_secs(5),
+                ready: &|| *ready.lock().unwrap() = true,
+                events: &|e| events.lock().unwrap().push(e),
+            },
+        );
+        drop(host_end);
+        talk.join().unwrap();
+        let ready = *ready.lock().unwrap();
+        (end, events.into_inner().unwrap(), ready, supply)
+    }
+
+    /// Says hello as a guest without SNP; the host's answer, or why there is none.
+    fn hello(s: &mut UnixStream) -> Result<FromHost, ChannelError> {
+        FromGuest::Hello {
+            version: assay_enclave::vm::protocol::VERSION,
+            snp: false,
+        }
+        .write(s)?;
+        FromHost::read(s)
+    }
+
+    #[test]
+    fn a_guests_whole_exchange_is_answered_and_its_outputs_kept() {
+        let (end, events, ready, supply) = exchange(false, |s| {
+            assert_eq!(
+                hello(s).unwrap(),
+                FromHost::Job {
+                    job: b"{\"job\":1}".to_vec(),
+                    workers: 2,
+                    threads: 1
+                }
+            );
+            FromGuest::Get(Input::Recipe).write(s).unwrap();
+            let mut got = Vec::new();
+            loop {
+                match FromHost::read(s).unwrap() {
+                    FromHost::Data(d) => got.extend(d),
+                    FromHost::End => break,
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert_eq!(got, vec![7u8; CHUNK + 10]);
+            FromGuest::Get(Input::Holdout).write(s).unwrap();
+            assert_eq!(
+                FromHost::read(s).unwrap(),
+                FromHost::Refused("not here".into())
+            );
+            FromGuest::ModelIndex.write(s).unwrap();
+            assert_eq!(
+                FromHost::read(s).unwrap(),
+                FromHost::Index(vec![("config.json".into(), 2)])
+            );
+            FromGuest::Report(vec![0; 96]).write(s).unwrap();
+            assert_eq!(
+                FromHost::read(s).unwrap(),
+                FromHost::Refused("no AMD-SP".into())
+            );
+            FromGuest::KeyService {
+                path: "/v1/key".into(),
+                body: vec![],
+            }
+            .write(s)
+            .unwrap();
+            assert_eq!(
+                FromHost::read(s).unwrap(),
+                FromHost::KeyService {
+                    status: 0,
+                    body: b"unreachable".to_vec()
+                }
+            );
+            FromGuest::JournalStore("run-000001.sealed".into(), vec![1, 2])
+                .write(s)
+                .unwrap();
+            assert_eq!(FromHost::read(s).unwrap(), FromHost::Ack);
+            FromGuest::JournalStore("../escape".into(), vec![1])
+                .write(s)
+                .unwrap();
+            assert!(matches!(FromHost::read(s).unwrap(), FromHost::Refused(_)));
+            FromGuest::JournalLoad("run-000001.sealed".into())
+                .write(s)
+                .unwrap();
+            assert_eq!(
+                FromHost::read(s).unwrap(),
+                FromHost::JournalEntry(Some(vec![1, 2]))
+            );
+            FromGuest::Event(r#"{"event":"progress","done":1,"total":4,"loss":0.5}"#.into())
+                .write(s)
+                .unwrap();
+            FromGuest::Event("not json".into()).write(s).unwrap();
+            for chunk in [&b"ab"[..], b"cd"] {
+                FromGuest::Output(Output::Chain, chunk.to_vec())
+                    .write(s)
+                    .unwrap();
+            }
+            FromGuest::OutputEnd(Output::Chain).write(s).unwrap();
+            assert_eq!(FromHost::read(s).unwrap(), FromHost::Ack);
+            FromGuest::Finished.write(s).unwrap();
+        });
+        assert_eq!(end, GuestEnd::Finished);
+        assert!(ready);
+        assert_eq!(
+            events,
+            [Event::Progress(crate::store::Progress {
+                done: 1,
+                total: 4,
+                loss: Some(0.5)
+            })]
+        );
+        assert_eq!(
+            *supply.kept.lock().unwrap(),
+            [(Output::Chain, b"abcd".to_vec())]
+        );
+    }
+
+    #[test]
+    fn a_guest_that_breaks_the_protocol_ends_its_channel_with_the_reason() {
+        let lost = |end: GuestEnd, needle: &str| match end {
+            GuestEnd::Lost(why) => assert!(why.contains(needle), "{needle}: {why}"),
+            other => panic!("{needle}: {other:?}"),
+        };
+        // Silence: it never said hello.
+        let (end, _, ready, _) = exchange(false, |s| {
+            let _ = FromHost::read(s);
+        });
+        assert!(
+            matches!(end, GuestEnd::NeverConnected | GuestEnd::Lost(_)),
+            "{end:?}"
+        );
+        assert!(!ready);
+        let (end, ..) = exchange(false, |s| {
+            FromGuest::ModelIndex.write(s).unwrap();
+        });
+        lost(end, "first message was not hello");
+        let (end, ..) = exchange(false, |s| {
+            FromGuest::Hello {
+                version: 9,
+                snp: false,
+            }
+            .write(s)
+            .unwrap();
+        });
+        lost(end, "channel version 9");
+        let (end, ..) = exchange(true, |s| {
+            assert!(hello(s).is_err(), "no job for a guest without SEV-SNP");
+        });
+        lost(end, "no /dev/sev-guest");
+        let (end, ..) = exchange(false, |s| {
+            hello(s).unwrap();
+            FromGuest::Output(Output::Chain, vec![1]).write(s).unwrap();
+            FromGuest::Output(Output::BundleJson, vec![2])
+                .write(s)
+                .unwrap();
+        });
+        lost(end, "began before");
+        let (end, ..) = exchange(false, |s| {
+            hello(s).unwrap();
+            FromGuest::Output(Output::Chain, vec![1]).write(s).unwrap();
+            FromGuest::OutputEnd(Output::BundleCbor).write(s).unwrap();
+        });
+        lost(end, "not the one sent");
+        let (end, ..) = exchange(false, |s| {
+            hello(s).unwrap();
+            FromGuest::Failed {
+                kind: "recipe".into(),
+                message: "weights hash differs".into(),
+            }
+            .write(s)
+            .unwrap();
+        });
+        assert_eq!(
+            end,
+            GuestEnd::Failed(JobError {
+                kind: "recipe".into(),
+                message: "weights hash differs".into()
+            })
+        );
+        let (end, ..) = exchange(false, |s| {
+            hello(s).unwrap();
+        });
+        lost(end, "closed");
+    }
 
     #[test]
     fn names_a_guest_gives_are_plain_file_names() {
