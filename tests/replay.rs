@@ -100,6 +100,38 @@ fn a_bundle_is_reproduced_bit_for_bit_and_a_changed_score_is_named() {
         assert!(line.trim_end().ends_with("yes"), "{line}");
     }
 
+    // With the job's alloy chain: its adapter link names the adapter the replay trains, bit
+    // for bit; a chain whose adapter link says otherwise (signed by the bundle's key's pretender)
+    // is refused before it is compared.
+    let chain = d.join("bundle.alloy").display().to_string();
+    let o = replay(&bundle_path, d, &["--alloy", &chain]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let adapter_row = out
+        .lines()
+        .find(|l| l.starts_with("the adapter (the alloy adapter link's output)"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(adapter_row.trim_end().ends_with("yes"), "{adapter_row}");
+    let verdict = assay_alloy::verify([assay_alloy::Input::Cbor(&std::fs::read(&chain).unwrap())]);
+    let adapter = assay_forge::alloy::check_chain(&bundle, &verdict)
+        .unwrap()
+        .adapter_hash;
+    assert!(out.contains(&hex::encode(adapter)), "{out}");
+    let other = assay_enclave::job::alloy_key().unwrap();
+    let mut posing = bundle.clone();
+    posing.alloy.as_mut().unwrap().key =
+        alloy_primitives::B256::from(*other.verifying_key().as_bytes());
+    let forged = assay_forge::alloy::sign_job_links(&posing, [0; 32], "lora", &other, 1).unwrap();
+    let forged_path = d.join("forged.alloy");
+    std::fs::write(&forged_path, assay_alloy::chain_file(&forged).unwrap()).unwrap();
+    let o = replay(&bundle_path, d, &["--alloy", forged_path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("is signed by"),
+        "{}",
+        text(&o.stderr)
+    );
+
     // As JSON, from the CBOR form of the same bundle: every row equal, the baseline first.
     let o = replay(&d.join("bundle.cbor"), d, &["--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));

@@ -38,6 +38,10 @@ pub struct ReplayArgs {
     /// A journal folder, so that a stopped replay resumes (entries sealed under the holdout key).
     #[arg(long)]
     pub journal: Option<PathBuf>,
+    /// The job's alloy chain (files, `AL1:` texts, images of its codes): checked against the
+    /// bundle, and its adapter link's output against the adapter the replay trains.
+    #[arg(long, num_args = 1.., value_name = "CHAIN")]
+    pub alloy: Vec<String>,
     /// Print the comparison as JSON.
     #[arg(long)]
     pub json: bool,
@@ -56,9 +60,21 @@ pub fn run(a: &ReplayArgs) -> Result<ExitCode, Error> {
             .reference
             .clone()
             .unwrap_or_else(|| a.data.join("enclave-reference.toml"));
-        ReferenceValues::load(&path)?
-            .measurement_bytes()
-            .and_then(|m| m.try_into().ok())
+        let measurements: Vec<[u8; 48]> = ReferenceValues::load(&path)?
+            .all_measurements()
+            .into_iter()
+            .filter_map(|m| m.try_into().ok())
+            .collect();
+        // The image's vCPU configuration the bundle ran with: the one whose measurement makes
+        // its code_hash (the replay checks that again); the first when none does.
+        measurements
+            .iter()
+            .find(|m| {
+                assay_forge::binding::code_hash(m, bundle.result.recipe_hash)
+                    == bundle.result.code_hash
+            })
+            .or(measurements.first())
+            .copied()
             .ok_or_else(|| {
                 format!(
                     "{}: not the reference values of an SNP image",
@@ -74,6 +90,13 @@ pub fn run(a: &ReplayArgs) -> Result<ExitCode, Error> {
     if a.workers == 0 {
         return Err("--workers must be at least 1".into());
     }
+    // The chain is checked against the bundle before anything is trained.
+    let chain = if a.alloy.is_empty() {
+        None
+    } else {
+        let verdict = crate::alloy::verdict_of_args(&a.alloy)?;
+        Some(assay_forge::alloy::check_chain(&bundle, &verdict)?)
+    };
     let rerun = Rerun {
         workers: a.workers,
         threads: a.threads.unwrap_or_else(|| Threads::per_worker(a.workers)),
@@ -97,19 +120,31 @@ pub fn run(a: &ReplayArgs) -> Result<ExitCode, Error> {
         },
     );
     bar.finish_and_clear();
-    let replayed = replayed?;
+    let mut replayed = replayed?;
+    let adapter = hex::encode(replayed.adapter_hash);
+    if let Some(chain) = &chain {
+        replayed.rows.push(assay_enclave::replay::Row {
+            what: "the adapter (the alloy adapter link's output)".into(),
+            bundle: hex::encode(chain.adapter_hash),
+            replayed: adapter.clone(),
+        });
+    }
     let equal = replayed.first_difference().is_none();
     if a.json {
         let out = json!({
             "job": replayed.job,
             "equal": equal,
             "rows": replayed.rows.iter().map(|r| json!({"what": r.what, "bundle": r.bundle, "replayed": r.replayed, "equal": r.equal()})).collect::<Vec<_>>(),
+            "adapter": adapter,
             "resumed_runs": replayed.journal.resumed,
             "refused_entries": replayed.journal.refused,
         });
         println!("{}", serde_json::to_string_pretty(&out).expect("json"));
     } else {
-        println!("replayed job {} with this build", replayed.job);
+        println!(
+            "replayed job {} with this build; the adapter trained on every contribution: {adapter}",
+            replayed.job
+        );
         println!(
             "{:<58} {:>26} {:>26} {:>6}",
             "value", "bundle", "replayed", "equal"
