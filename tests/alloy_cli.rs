@@ -193,7 +193,7 @@ fn a_model_card_carries_the_chain_and_the_model_and_its_codes_verify() {
     let svg = std::fs::read_to_string(d.join("card.svg")).unwrap();
     for says in [
         "<svg".to_owned(),
-        format!("model sha256 {model}"),
+        format!("model content hash {model}"),
         format!("head {head}"),
         "evaluated: perplexity, baseline 12.5".to_owned(),
         "4. delivery signed by".to_owned(),

@@ -814,7 +814,7 @@ fn card(args: &CardArgs) -> Result<ExitCode, Error> {
     let model_text = format!("{location}#alloy-sha256={}", hex::encode(hash));
     let parts = assay_alloy::split(&chain)?;
     let mut lines = vec![
-        format!("model sha256 {}", hex::encode(hash)),
+        format!("model content hash {}", hex::encode(hash)),
         format!(
             "made by link {} ({}), get it from {location}",
             made + 1,
