@@ -22,7 +22,7 @@ use assay_alloy::{Link, LinkId, LinkType, SignedLink, SigningKey, Verdict};
 use crate::Error;
 use crate::eip712::to_sol;
 use crate::format::Bundle;
-use crate::job::JobSpec;
+use crate::job::{JobSpec, sha256};
 use crate::result::EvalResult;
 
 /// Stage keys of the dataset link (`docs/alloy.md` §2.2).
@@ -47,35 +47,39 @@ mod eval {
     pub const CODE_HASH: u64 = 5;
 }
 
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
-        .as_ref()
-        .try_into()
-        .expect("SHA-256 is 32 bytes")
-}
-
 /// The scores' digest an eval link states: SHA-256 of `abi.encode(scores)`, the `Score[]` array
 /// exactly as the Forge contract receives it (`docs/attestation.md`).
 pub fn scores_digest(result: &EvalResult) -> [u8; 32] {
-    sha256(&to_sol(result).scores.abi_encode())
+    sha256(&to_sol(result).scores.abi_encode()).0
 }
 
 /// The hash an eval link states as its output: SHA-256 of the bundle's CBOR (`Bundle::to_cbor`,
 /// which a bundle read from its JSON gives back byte for byte).
 pub fn bundle_hash(bundle: &Bundle) -> [u8; 32] {
-    sha256(&bundle.to_cbor())
+    sha256(&bundle.to_cbor()).0
 }
 
 fn count(result: &EvalResult) -> Value {
     Value::Uint(result.scores.len() as u64)
 }
 
-/// The link's stage as the job says it must be, for each type the enclave signs (the adapter's
-/// method aside, which the caller adds).
+/// The link's stage as the job says it must be, for each type the enclave signs.
 fn dataset_stage(job: &JobSpec, result: &EvalResult) -> BTreeMap<u64, Value> {
     BTreeMap::from([
         (dataset::CONTRIBUTIONS, count(result)),
         (dataset::JOB, Value::Bytes(job.hash().to_vec())),
+    ])
+}
+
+/// `method`: how the adapter was trained, which the bundle does not say.
+fn adapter_stage(job: &JobSpec, result: &EvalResult, method: &str) -> BTreeMap<u64, Value> {
+    BTreeMap::from([
+        (adapter::RECIPE, Value::Bytes(result.recipe_hash.to_vec())),
+        (
+            adapter::BASE_MODEL,
+            Value::Bytes(job.model.weights_sha256.to_vec()),
+        ),
+        (adapter::METHOD, Value::Text(method.to_owned())),
     ])
 }
 
@@ -139,19 +143,11 @@ pub fn sign_job_links(
         signer,
         timestamp,
     })?;
-    let mut stage = BTreeMap::from([
-        (adapter::RECIPE, Value::Bytes(result.recipe_hash.to_vec())),
-        (
-            adapter::BASE_MODEL,
-            Value::Bytes(job.model.weights_sha256.to_vec()),
-        ),
-    ]);
-    stage.insert(adapter::METHOD, Value::Text(method.to_owned()));
     let adapter = sign(Link {
         kind: LinkType::Adapter,
         prev: Some(dataset.id()),
         input_hash: result.data_root.0,
-        stage,
+        stage: adapter_stage(job, result, method),
         output_hash: adapter_hash,
         signer,
         timestamp,
@@ -346,21 +342,13 @@ pub fn check_chain(bundle: &Bundle, verdict: &Verdict) -> Result<ChainCheck, Err
             ));
         }
     };
-    let adapter_stage = BTreeMap::from([
-        (adapter::RECIPE, Value::Bytes(result.recipe_hash.to_vec())),
-        (
-            adapter::BASE_MODEL,
-            Value::Bytes(job.model.weights_sha256.to_vec()),
-        ),
-        (adapter::METHOD, Value::Text(method.clone())),
-    ]);
     expect_link(
         2,
         adapter_link,
         LinkType::Adapter,
         result.data_root.0,
         None,
-        &adapter_stage,
+        &adapter_stage(job, result, &method),
     )?;
     expect_link(
         3,
