@@ -24,7 +24,7 @@ use assay_enclave::vm::protocol::{Input, Output as GuestOutput};
 use assay_forge::Bundle;
 use assay_host::launcher::qemu::serve::{JobSupply, Supply};
 use assay_host::launcher::qemu::{QemuLauncher, Settings};
-use assay_host::launcher::{Exit, LaunchRequest, Launcher};
+use assay_host::launcher::{Exit, LaunchRequest, Launcher, simulated_sp};
 use assay_tests::host::{Process, job_with_nonce, key_service, key_service_config};
 use assay_tests::paths::{bin, repo, sim_dir};
 use assay_tests::scan::{files, scan};
@@ -536,13 +536,9 @@ fn a_host_that_changes_the_model_the_data_or_the_job_on_the_channel_is_refused_i
             job_hash: job.job.hash(),
             work_dir: work.clone(),
         };
-        let mut sp = assay_attestation::testing::SimulatedSp::new(
-            assay_attestation::testing::SimulatedChain::load(&sim_dir()).unwrap(),
-            launched.measurement,
-        );
-        sp.host_data = job.job.hash().0;
+        let sp = simulated_sp(&sim_dir(), launched.measurement, &request).unwrap();
         let supply = Tampering {
-            inner: JobSupply::new(&job_file, &work, Some(sp), None, None).unwrap(),
+            inner: JobSupply::new(&request, Some(sp), None, None).unwrap(),
             input,
             job: job_bytes,
         };

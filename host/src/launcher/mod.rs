@@ -12,9 +12,10 @@
 pub mod process;
 pub mod qemu;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use alloy_primitives::B256;
+use assay_attestation::testing::{SimulatedChain, SimulatedSp};
 use assay_attestation::verify::TrustStore;
 use assay_forge::EvidenceKind;
 use tokio::sync::{mpsc, oneshot};
@@ -66,6 +67,49 @@ impl LaunchRequest {
     pub fn log(&self) -> PathBuf {
         self.work_dir.join("enclave.log")
     }
+
+    /// The Unix socket a VM guest's channel is served on.
+    pub fn channel(&self) -> PathBuf {
+        self.work_dir.join("channel.sock")
+    }
+}
+
+/// The simulated AMD-SP of a guest without SEV-SNP: the test chain in `chain`, reporting
+/// `measurement` (the image's launch digest) and `request`'s job hash as HOST_DATA, what the
+/// real AMD-SP would put there.
+pub fn simulated_sp(
+    chain: &Path,
+    measurement: [u8; 48],
+    request: &LaunchRequest,
+) -> Result<SimulatedSp, Error> {
+    let mut sp = SimulatedSp::new(SimulatedChain::load(chain)?, measurement);
+    sp.host_data = request.job_hash.0;
+    Ok(sp)
+}
+
+/// What `launcher` could not do, and why.
+fn launch_error(launcher: &'static str, reason: String) -> Error {
+    Error::Launch { launcher, reason }
+}
+
+/// Listens on the Unix socket `socket` for `launcher`, first removing one a previous run left
+/// behind.
+fn listen(launcher: &'static str, socket: &Path) -> Result<tokio::net::UnixListener, Error> {
+    match std::fs::remove_file(socket) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::Io {
+                path: socket.display().to_string(),
+                source: e,
+            });
+        }
+        _ => {}
+    }
+    tokio::net::UnixListener::bind(socket).map_err(|e| {
+        launch_error(
+            launcher,
+            format!("{}: cannot listen: {e}", socket.display()),
+        )
+    })
 }
 
 /// What a running enclave reports.

@@ -5,7 +5,7 @@
 //! chain's, read from the folder the operator names, so only verifiers that name that chain's
 //! root accept its reports. For hosts without SEV-SNP: development, CI, demonstrations.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use assay_forge::EvidenceKind;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Exit, LaunchRequest, Launcher, Running};
+use super::{Exit, LaunchRequest, Launcher, Running, listen, simulated_sp};
 use crate::Error;
 use crate::store::JobError;
 use assay_image::Image;
@@ -37,10 +37,7 @@ pub struct ProcessLauncher {
 }
 
 fn launch_error(reason: String) -> Error {
-    Error::Launch {
-        launcher: "process",
-        reason,
-    }
+    super::launch_error("process", reason)
 }
 
 impl ProcessLauncher {
@@ -108,12 +105,9 @@ impl Launcher for ProcessLauncher {
     }
 
     fn launch(&self, request: &LaunchRequest) -> Result<Running, Error> {
-        let mut sp = SimulatedSp::new(SimulatedChain::load(&self.chain)?, self.image.measurement);
-        sp.host_data = request.job_hash.0;
+        let sp = simulated_sp(&self.chain, self.image.measurement, request)?;
         let socket = request.work_dir.join("sp.sock");
-        remove_stale(&socket)?;
-        let listener = tokio::net::UnixListener::bind(&socket)
-            .map_err(|e| launch_error(format!("{}: cannot listen: {e}", socket.display())))?;
+        let listener = listen("process", &socket)?;
         let sp_task = tokio::spawn(serve_sp(listener, Arc::new(sp), request.id.clone()));
         let log = std::fs::File::create(request.log()).map_err(|source| Error::Io {
             path: request.log().display().to_string(),
@@ -209,16 +203,5 @@ impl Launcher for ProcessLauncher {
             }
         });
         Ok(Running::new(pid, events, cancel, exit))
-    }
-}
-
-/// Removes a socket a previous run left behind.
-fn remove_stale(socket: &Path) -> Result<(), Error> {
-    match std::fs::remove_file(socket) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
-            path: socket.display().to_string(),
-            source: e,
-        }),
-        _ => Ok(()),
     }
 }

@@ -22,13 +22,13 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use assay_attestation::testing::{SimulatedChain, SimulatedSp};
+use assay_attestation::testing::SimulatedChain;
 use assay_attestation::verify::TrustStore;
 use assay_forge::EvidenceKind;
 use assay_image::Image;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Event, Exit, LaunchRequest, Launcher, Running};
+use super::{Event, Exit, LaunchRequest, Launcher, Running, launch_error, listen, simulated_sp};
 use crate::Error;
 use crate::store::JobError;
 use command::{Accel, Snp, Vm};
@@ -62,10 +62,6 @@ impl Default for Settings {
             threads: None,
         }
     }
-}
-
-fn launch_error(launcher: &'static str, reason: String) -> Error {
-    Error::Launch { launcher, reason }
 }
 
 /// The `qemu` launcher. See the module documentation.
@@ -136,11 +132,10 @@ impl QemuLauncher {
         request: &LaunchRequest,
         supply: Arc<dyn Supply>,
     ) -> Result<Running, Error> {
-        let socket = request.work_dir.join("channel.sock");
         let vm = Vm {
             image: &self.image.spec,
             memory_mib: self.settings.memory_mib,
-            channel: &socket,
+            channel: &request.channel(),
             console: &request.log(),
         };
         let args = command::plain(&vm, self.accel);
@@ -166,11 +161,9 @@ impl Launcher for QemuLauncher {
     }
 
     fn launch(&self, request: &LaunchRequest) -> Result<Running, Error> {
-        let mut sp = SimulatedSp::new(SimulatedChain::load(&self.chain)?, self.image.measurement);
-        sp.host_data = request.job_hash.0;
+        let sp = simulated_sp(&self.chain, self.image.measurement, request)?;
         let supply = JobSupply::new(
-            &request.job_file,
-            &request.work_dir,
+            request,
             Some(sp),
             self.settings.workers,
             self.settings.threads,
@@ -224,13 +217,11 @@ impl SnpLauncher {
 
     /// The command line of `request`'s guest.
     pub fn command(&self, request: &LaunchRequest) -> Vec<String> {
-        let socket = request.work_dir.join("channel.sock");
-        let console = request.log();
         let vm = Vm {
             image: &self.image.spec,
             memory_mib: self.settings.memory_mib,
-            channel: &socket,
-            console: &console,
+            channel: &request.channel(),
+            console: &request.log(),
         };
         command::snp(
             &vm,
@@ -262,13 +253,7 @@ impl Launcher for SnpLauncher {
     }
 
     fn launch(&self, request: &LaunchRequest) -> Result<Running, Error> {
-        let supply = JobSupply::new(
-            &request.job_file,
-            &request.work_dir,
-            None,
-            self.settings.workers,
-            self.settings.threads,
-        )?;
+        let supply = JobSupply::new(request, None, self.settings.workers, self.settings.threads)?;
         let args = self.command(request);
         start_vm(
             "qemu-snp",
@@ -278,17 +263,6 @@ impl Launcher for SnpLauncher {
             Arc::new(supply),
             true,
         )
-    }
-}
-
-/// Removes what a previous run left at `path`.
-fn remove_stale(path: &Path) -> Result<(), Error> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
-            path: path.display().to_string(),
-            source: e,
-        }),
-        _ => Ok(()),
     }
 }
 
@@ -325,14 +299,8 @@ fn start_vm(
     supply: Arc<dyn Supply>,
     snp: bool,
 ) -> Result<Running, Error> {
-    let socket = request.work_dir.join("channel.sock");
-    remove_stale(&socket)?;
-    let listener = tokio::net::UnixListener::bind(&socket).map_err(|e| {
-        launch_error(
-            launcher,
-            format!("{}: cannot listen: {e}", socket.display()),
-        )
-    })?;
+    let socket = request.channel();
+    let listener = listen(launcher, &socket)?;
     let qemu_log_path = request.work_dir.join("qemu.log");
     let qemu_log = std::fs::File::create(&qemu_log_path).map_err(|source| Error::Io {
         path: qemu_log_path.display().to_string(),

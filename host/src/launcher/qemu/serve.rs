@@ -17,7 +17,7 @@ use assay_attestation::testing::SimulatedSp;
 use assay_enclave::vm::protocol::{CHUNK, FromGuest, FromHost, Input, Output};
 use assay_forge::job::JobFile;
 
-use crate::launcher::Event;
+use crate::launcher::{Event, LaunchRequest};
 use crate::store::JobError;
 
 /// What a host gives a guest, and keeps from it. Every method answers one question of the
@@ -86,33 +86,40 @@ fn keep(path: &Path, bytes: &[u8]) -> Result<(), String> {
     assay_keys::write_atomic(path, bytes, false).map_err(|e| e.to_string())
 }
 
+/// Keeps `bytes` as the file the guest names `name` in the folder `dir` (made if absent).
+fn keep_in(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), String> {
+    let path = dir.join(plain(name)?);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    keep(&path, bytes)
+}
+
 /// A job's supply: its launch file's JobSpec and inputs, a simulated AMD-SP when the guest has
-/// no SEV-SNP, the key service at `[run]`'s URL; its outputs and journal in `work_dir`.
+/// no SEV-SNP, the key service at `[run]`'s URL; its outputs and journal where the launch
+/// request says.
 pub struct JobSupply {
     file: JobFile,
-    work_dir: PathBuf,
+    request: LaunchRequest,
     sp: Option<SimulatedSp>,
     workers: u32,
     threads: u32,
 }
 
 impl JobSupply {
-    /// The supply of the launch file `job_file`, keeping outputs in `work_dir`; `sp` answers
+    /// The supply of `request`'s launch file, keeping outputs in its folder; `sp` answers
     /// report requests (none under SEV-SNP, where the guest asks its own AMD-SP).
     pub fn new(
-        job_file: &Path,
-        work_dir: &Path,
+        request: &LaunchRequest,
         sp: Option<SimulatedSp>,
         workers: Option<usize>,
         threads: Option<usize>,
     ) -> Result<Self, crate::Error> {
-        let file = JobFile::load_resolved(job_file)?;
+        let file = JobFile::load_resolved(&request.job_file)?;
         let count = |n: Option<usize>| n.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
         Ok(JobSupply {
             workers: count(workers.or(file.run.workers)),
             threads: count(threads.or(file.run.threads)),
             file,
-            work_dir: work_dir.to_owned(),
+            request: request.clone(),
             sp,
         })
     }
@@ -199,27 +206,20 @@ impl Supply for JobSupply {
     }
 
     fn journal_get(&self, name: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.work_dir.join("journal").join(plain(name).ok()?)).ok()
+        std::fs::read(self.request.journal().join(plain(name).ok()?)).ok()
     }
 
     fn journal_put(&self, name: &str, bytes: &[u8]) -> Result<(), String> {
-        let dir = self.work_dir.join("journal");
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        keep(&dir.join(plain(name)?), bytes)
+        keep_in(&self.request.journal(), name, bytes)
     }
 
     fn output(&self, output: &Output, bytes: &[u8]) -> Result<(), String> {
-        let path = match output {
-            Output::BundleJson => self.work_dir.join("bundle.json"),
-            Output::BundleCbor => self.work_dir.join("bundle.cbor"),
-            Output::Chain => self.work_dir.join("chain.alloy"),
-            Output::Adapter(name) => {
-                let dir = self.work_dir.join("adapter");
-                std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                dir.join(plain(name)?)
-            }
-        };
-        keep(&path, bytes)
+        match output {
+            Output::BundleJson => keep(&self.request.bundle_json(), bytes),
+            Output::BundleCbor => keep(&self.request.bundle_cbor(), bytes),
+            Output::Chain => keep(&self.request.chain(), bytes),
+            Output::Adapter(name) => keep_in(&self.request.adapter(), name, bytes),
+        }
     }
 }
 
