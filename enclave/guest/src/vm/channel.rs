@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use assay_forge::EvidenceKind;
 use assay_keys::http::Transport;
@@ -80,22 +80,24 @@ impl Channel {
         }
     }
 
-    /// Sends `m` and reads the answer.
-    fn ask(&self, m: &FromGuest) -> Result<FromHost, Error> {
-        let mut s = self.stream.lock().map_err(|_| Error::Device {
+    /// The stream, held for one exchange.
+    fn lock(&self) -> Result<MutexGuard<'_, Box<dyn Stream>>, Error> {
+        self.stream.lock().map_err(|_| Error::Device {
             path: ORIGIN.into(),
             reason: "a thread failed while it held the channel".into(),
-        })?;
+        })
+    }
+
+    /// Sends `m` and reads the answer.
+    fn ask(&self, m: &FromGuest) -> Result<FromHost, Error> {
+        let mut s = self.lock()?;
         m.write(&mut *s).map_err(channel_error)?;
         FromHost::read(&mut *s).map_err(channel_error)
     }
 
     /// Sends `m`, which has no answer.
     fn tell(&self, m: &FromGuest) -> Result<(), Error> {
-        let mut s = self.stream.lock().map_err(|_| Error::Device {
-            path: ORIGIN.into(),
-            reason: "a thread failed while it held the channel".into(),
-        })?;
+        let mut s = self.lock()?;
         m.write(&mut *s).map_err(channel_error)
     }
 
@@ -131,10 +133,7 @@ impl Channel {
             Input::Holdout => "the encrypted holdout".to_owned(),
             Input::Model(name) => format!("the model's {name}"),
         };
-        let mut s = self.stream.lock().map_err(|_| Error::Device {
-            path: ORIGIN.into(),
-            reason: "a thread failed while it held the channel".into(),
-        })?;
+        let mut s = self.lock()?;
         FromGuest::Get(input.clone())
             .write(&mut *s)
             .map_err(channel_error)?;
@@ -185,10 +184,7 @@ impl Channel {
 
     /// Sends an output, a chunk at a time, and waits until the host has kept it whole.
     pub fn output(&self, output: Output, bytes: &[u8]) -> Result<(), Error> {
-        let mut s = self.stream.lock().map_err(|_| Error::Device {
-            path: ORIGIN.into(),
-            reason: "a thread failed while it held the channel".into(),
-        })?;
+        let mut s = self.lock()?;
         for chunk in bytes.chunks(super::protocol::CHUNK) {
             FromGuest::Output(output.clone(), chunk.to_vec())
                 .write(&mut *s)
