@@ -282,6 +282,19 @@ fn input(pkg: (&str, &str, &str, &str), pin: &PinnedFile, bytes: &[u8]) -> Input
     }
 }
 
+/// The launch of the image in the folder `dir`, booted with `cmdline` on `vcpus`.
+fn spec_in(dir: &Path, cmdline: &str, vcpus: &Vcpus) -> ImageSpec {
+    ImageSpec {
+        ovmf: dir.join(files::FIRMWARE),
+        kernel: dir.join(files::KERNEL),
+        initrd: dir.join(files::INITRD),
+        append: Some(cmdline.to_owned()),
+        vcpus: vcpus.vcpus,
+        vcpu_type: vcpus.vcpu_type.clone(),
+        guest_features: 1,
+    }
+}
+
 /// Assembles the image of `pins`, `sources` and `build` into `out` (made if absent), measured
 /// for each of `vcpus` (the first is the one `image.toml` launches). See the module
 /// documentation.
@@ -368,19 +381,10 @@ pub fn assemble(
         output(out, files::FIRMWARE, &firmware)?,
         output(out, files::CMDLINE, pins.cmdline.as_bytes())?,
     ];
-    let spec_of = |v: &Vcpus| ImageSpec {
-        ovmf: out.join(files::FIRMWARE),
-        kernel: out.join(files::KERNEL),
-        initrd: out.join(files::INITRD),
-        append: Some(pins.cmdline.clone()),
-        vcpus: v.vcpus,
-        vcpu_type: v.vcpu_type.clone(),
-        guest_features: 1,
-    };
     let mut launches = Vec::new();
     let mut reference = None;
     for v in vcpus {
-        let spec = spec_of(v);
+        let spec = spec_in(out, &pins.cmdline, v);
         let launch = spec.launch_files()?;
         let measured = launch.measure()?;
         launches.push(Launch {
@@ -410,7 +414,7 @@ pub fn assemble(
         ovmf: files::FIRMWARE.into(),
         kernel: files::KERNEL.into(),
         initrd: files::INITRD.into(),
-        ..spec_of(first)
+        ..spec_in(out, &pins.cmdline, first)
     };
     outputs.push(output(out, files::SPEC, spec.to_toml().as_bytes())?);
     let manifest = Manifest {
@@ -460,15 +464,7 @@ pub fn check(dir: &Path) -> Result<Manifest, Error> {
         }
     }
     for l in &manifest.launches {
-        let spec = ImageSpec {
-            ovmf: dir.join(files::FIRMWARE),
-            kernel: dir.join(files::KERNEL),
-            initrd: dir.join(files::INITRD),
-            append: Some(manifest.cmdline.clone()),
-            vcpus: l.vcpus.vcpus,
-            vcpu_type: l.vcpus.vcpu_type.clone(),
-            guest_features: 1,
-        };
+        let spec = spec_in(dir, &manifest.cmdline, &l.vcpus);
         let found = hex::encode(spec.measure()?.measurement);
         if found != l.measurement {
             return Err(Error::Pin {
@@ -494,9 +490,8 @@ mod tests {
                 .unwrap_err()
                 .contains("not a little-endian")
         );
-        let mut cut = me[..0x30].to_vec();
-        cut.truncate(0x30);
-        assert!(interpreter(&cut).unwrap_err().contains("cut short"));
+        let cut = &me[..0x30];
+        assert!(interpreter(cut).unwrap_err().contains("cut short"));
     }
 
     #[test]
