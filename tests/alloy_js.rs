@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use assay_tests::paths::repo;
+use assay_tests::paths::{provided, repo};
 
 fn node(args: &[&str]) -> String {
     let o = Command::new("node")
@@ -61,14 +61,13 @@ fn the_javascript_verifier_passes_its_unit_checks() {
     // must be the committed bytes.
     let mut cmd = Command::new("node");
     cmd.arg("web/test/unit.mjs").current_dir(repo());
-    match std::env::var_os("ASSAY_WABT") {
-        Some(modules) => {
-            cmd.env("NODE_PATH", modules);
-        }
-        None => assert!(
-            std::env::var_os("ASSAY_REQUIRE_WABT").is_none(),
-            "ASSAY_REQUIRE_WABT is set but ASSAY_WABT is not"
-        ),
+    let wabt = provided(
+        "ASSAY_WABT",
+        "ASSAY_REQUIRE_WABT",
+        "the WebAssembly SHA-256's rebuild check: set ASSAY_WABT to a node_modules folder holding wabt (scripts/test does)",
+    );
+    if let Some(modules) = &wabt {
+        cmd.env("NODE_PATH", modules);
     }
     let o = cmd.output().expect("node runs");
     let out = format!(
@@ -77,7 +76,7 @@ fn the_javascript_verifier_passes_its_unit_checks() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(o.status.success() && !out.contains("FAIL"), "{out}");
-    if std::env::var_os("ASSAY_WABT").is_some() {
+    if wabt.is_some() {
         assert!(!out.contains("SKIPPED"), "{out}");
     }
 }

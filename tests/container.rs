@@ -4,16 +4,15 @@
 
 use std::process::Command;
 
-use assay_tests::paths::repo;
+use assay_tests::paths::{provided, repo};
 
 #[test]
 fn the_dockerfile_passes_hadolint() {
-    let Some(hadolint) = std::env::var_os("ASSAY_HADOLINT") else {
-        assert!(
-            std::env::var_os("ASSAY_REQUIRE_HADOLINT").is_none(),
-            "ASSAY_REQUIRE_HADOLINT is set but ASSAY_HADOLINT is not"
-        );
-        eprintln!("SKIPPED: set ASSAY_HADOLINT to hadolint (scripts/test installs it from PyPI)");
+    let Some(hadolint) = provided(
+        "ASSAY_HADOLINT",
+        "ASSAY_REQUIRE_HADOLINT",
+        "set ASSAY_HADOLINT to hadolint (scripts/test installs it from PyPI)",
+    ) else {
         return;
     };
     let o = Command::new(hadolint)

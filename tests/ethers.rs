@@ -13,23 +13,16 @@ use assay_forge::{Bundle, calldata};
 use assay_tests::forge::{
     COORDINATOR_KEY, coordinator_key_file, domain_of, sample_bundle, sample_job, version_1_bundle,
 };
+use assay_tests::paths::provided;
 use assay_tests::sim::{InProcessSp, MEASUREMENT};
 use serde_json::Value;
 
 fn ethers() -> Option<PathBuf> {
-    match std::env::var_os("ASSAY_ETHERS") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => {
-            assert!(
-                std::env::var_os("ASSAY_REQUIRE_ETHERS").is_none(),
-                "ASSAY_REQUIRE_ETHERS is set but ASSAY_ETHERS is not"
-            );
-            eprintln!(
-                "SKIPPED: set ASSAY_ETHERS to a folder with node_modules/ethers (scripts/test does)"
-            );
-            None
-        }
-    }
+    provided(
+        "ASSAY_ETHERS",
+        "ASSAY_REQUIRE_ETHERS",
+        "set ASSAY_ETHERS to a folder with node_modules/ethers (scripts/test does)",
+    )
 }
 
 fn oracle(dir: &std::path::Path, bundle: &Bundle) -> Value {

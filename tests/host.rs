@@ -19,8 +19,8 @@ use assay_tests::host::{
     Process, client, daemon, get, job_with_nonce, key_service, key_service_config, post, token,
     wait_for, write_example,
 };
-use assay_tests::paths::{bin, sim_dir};
-use assay_tests::scan::scan;
+use assay_tests::paths::{bin, provided, sim_dir};
+use assay_tests::scan::{example_needles, scan};
 use assay_tests::sim::{launch_measurement, sim_verifier_for};
 
 const FORGE: &str = "0xf0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0";
@@ -96,20 +96,6 @@ fn kill_enclaves(data: &Path) {
         .args(["-KILL", "-f"])
         .arg(format!("assay-enclave --job {}", data.display()))
         .status();
-}
-
-/// Everything that must never appear in what the daemon keeps, logs or answers: the example
-/// holdout's prompts, answers and content hashes, and its key.
-fn needles(example: &Path) -> Vec<Vec<u8>> {
-    let key = std::fs::read_to_string(example.join("key-service/holdout.key")).unwrap();
-    let key = key.trim().to_owned();
-    let mut n = vec![key.clone().into_bytes(), hex::decode(&key).unwrap()];
-    for e in assay_host::example::holdout() {
-        n.push(e.prompt.clone().into_bytes());
-        n.push(e.answer.clone().into_bytes());
-        n.push(hex::encode(e.content_hash()).into_bytes());
-    }
-    n
 }
 
 fn files_below(dir: &Path) -> Vec<PathBuf> {
@@ -296,7 +282,7 @@ fn a_job_through_the_daemon_end_to_end_leaks_nothing() {
         "{err}"
     );
     // Nothing the daemon kept, logged or answered holds the holdout or its key.
-    let needles = needles(&w.example);
+    let needles = example_needles(&w.example);
     for f in files_below(&data) {
         if f.extension().is_some_and(|e| e == "sock") {
             continue;
@@ -814,14 +800,11 @@ fn a_full_disk_is_a_clear_error_and_loses_nothing() {
 
 #[test]
 fn the_api_keeps_to_its_openapi_description_under_schemathesis() {
-    let Some(st) = std::env::var_os("ASSAY_SCHEMATHESIS") else {
-        assert!(
-            std::env::var_os("ASSAY_REQUIRE_SCHEMATHESIS").is_none(),
-            "ASSAY_REQUIRE_SCHEMATHESIS is set but ASSAY_SCHEMATHESIS is not"
-        );
-        eprintln!(
-            "SKIPPED: set ASSAY_SCHEMATHESIS to schemathesis's executable (scripts/test installs it from PyPI)"
-        );
+    let Some(st) = provided(
+        "ASSAY_SCHEMATHESIS",
+        "ASSAY_REQUIRE_SCHEMATHESIS",
+        "set ASSAY_SCHEMATHESIS to schemathesis's executable (scripts/test installs it from PyPI)",
+    ) else {
         return;
     };
     let w = World::new(&[], 3);

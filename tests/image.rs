@@ -26,41 +26,25 @@ use assay_host::launcher::qemu::serve::{JobSupply, Supply};
 use assay_host::launcher::qemu::{QemuLauncher, Settings};
 use assay_host::launcher::{Exit, LaunchRequest, Launcher, simulated_sp};
 use assay_tests::host::{Process, job_with_nonce, key_service, key_service_config};
-use assay_tests::paths::{bin, repo, sim_dir};
-use assay_tests::scan::{files, scan};
+use assay_tests::paths::{bin, provided, repo, sim_dir};
+use assay_tests::scan::{example_needles, files, scan};
 
 /// The image scripts/test built, or `None` (said) when there is none.
 fn image() -> Option<PathBuf> {
-    match std::env::var_os("ASSAY_IMAGE") {
-        Some(dir) => Some(dir.into()),
-        None => {
-            assert!(
-                std::env::var_os("ASSAY_REQUIRE_IMAGE").is_none(),
-                "ASSAY_REQUIRE_IMAGE is set but ASSAY_IMAGE is not"
-            );
-            eprintln!(
-                "SKIPPED: set ASSAY_IMAGE to an image folder (scripts/image-build); scripts/test does"
-            );
-            None
-        }
-    }
+    provided(
+        "ASSAY_IMAGE",
+        "ASSAY_REQUIRE_IMAGE",
+        "set ASSAY_IMAGE to an image folder (scripts/image-build); scripts/test does",
+    )
 }
 
 /// QEMU, or `None` (said) when there is none.
 fn qemu() -> Option<PathBuf> {
-    match std::env::var_os("ASSAY_QEMU") {
-        Some(q) => Some(q.into()),
-        None => {
-            assert!(
-                std::env::var_os("ASSAY_REQUIRE_QEMU").is_none(),
-                "ASSAY_REQUIRE_QEMU is set but ASSAY_QEMU is not"
-            );
-            eprintln!(
-                "SKIPPED: set ASSAY_QEMU to qemu-system-x86_64 (Debian's qemu-system-x86); scripts/test installs it"
-            );
-            None
-        }
-    }
+    provided(
+        "ASSAY_QEMU",
+        "ASSAY_REQUIRE_QEMU",
+        "set ASSAY_QEMU to qemu-system-x86_64 (Debian's qemu-system-x86); scripts/test installs it",
+    )
 }
 
 fn ok(o: &Output) -> String {
@@ -258,19 +242,6 @@ impl Forge {
     fn path(&self) -> &Path {
         self.dir.path()
     }
-
-    /// Everything of the holdout that must never leave the guest.
-    fn needles(&self) -> Vec<Vec<u8>> {
-        let key = std::fs::read_to_string(self.example.join("key-service/holdout.key")).unwrap();
-        let key = key.trim().to_owned();
-        let mut n = vec![key.clone().into_bytes(), hex::decode(&key).unwrap()];
-        for e in assay_host::example::holdout() {
-            n.push(e.prompt.clone().into_bytes());
-            n.push(e.answer.clone().into_bytes());
-            n.push(hex::encode(e.content_hash()).into_bytes());
-        }
-        n
-    }
 }
 
 /// `assay-host run --launcher qemu` of `job` with `extra` flags.
@@ -423,7 +394,7 @@ fn a_forge_job_runs_in_the_image_under_qemu_and_its_bundle_verifies_against_the_
     assert_eq!(logs.len(), 1);
     let console = std::fs::read_to_string(&logs[0]).unwrap();
     assert!(console.contains("assay-enclave: process 1"), "{console}");
-    let needles = f.needles();
+    let needles = example_needles(&f.example);
     for p in files(f.path())
         .into_iter()
         .filter(|p| !p.starts_with(&f.example) && p.is_file())

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use assay_tests::paths::{bin, sim_dir};
+use assay_tests::paths::{bin, provided, sim_dir};
 use base64::Engine;
 
 /// The forms a simulated private key could take inside a binary.
@@ -56,16 +56,11 @@ fn the_enclave_binary_holds_no_simulated_private_key() {
         assert!(holds(&planted, &form), "{what}");
     }
     assert_no_key(&bin("assay-enclave"));
-    match std::env::var_os("ASSAY_RELEASE_ENCLAVE") {
-        Some(path) => assert_no_key(&PathBuf::from(path)),
-        None => {
-            assert!(
-                std::env::var_os("ASSAY_REQUIRE_RELEASE_ENCLAVE").is_none(),
-                "ASSAY_REQUIRE_RELEASE_ENCLAVE is set but ASSAY_RELEASE_ENCLAVE is not"
-            );
-            eprintln!(
-                "release binary SKIPPED: set ASSAY_RELEASE_ENCLAVE to a `cargo build --release -p assay-enclave` binary (scripts/test does)"
-            );
-        }
+    if let Some(path) = provided(
+        "ASSAY_RELEASE_ENCLAVE",
+        "ASSAY_REQUIRE_RELEASE_ENCLAVE",
+        "the release binary: set ASSAY_RELEASE_ENCLAVE to a `cargo build --release -p assay-enclave` binary (scripts/test does)",
+    ) {
+        assert_no_key(&path);
     }
 }

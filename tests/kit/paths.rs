@@ -41,3 +41,18 @@ pub fn bin(name: &str) -> PathBuf {
     );
     path
 }
+
+/// What the environment variable `var` names (a tool or folder scripts/test fetches), or `None`
+/// once the test has said it is skipped and `how` to run it; unless `require` is set (as
+/// scripts/test sets it when the fetch worked): then its absence fails the test.
+pub fn provided(var: &str, require: &str, how: &str) -> Option<PathBuf> {
+    if let Some(v) = std::env::var_os(var) {
+        return Some(v.into());
+    }
+    assert!(
+        std::env::var_os(require).is_none(),
+        "{require} is set but {var} is not"
+    );
+    eprintln!("SKIPPED: {how}");
+    None
+}

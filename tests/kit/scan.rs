@@ -37,6 +37,21 @@ pub fn needles(s: &Setup) -> Vec<Vec<u8>> {
     n
 }
 
+/// Everything of the example job's holdout (`assay-host example --out example`) that must never
+/// leave the enclave: its key, raw and in hex, and each example's prompt, answer and content
+/// hash.
+pub fn example_needles(example: &Path) -> Vec<Vec<u8>> {
+    let key = std::fs::read_to_string(example.join("key-service/holdout.key")).unwrap();
+    let key = key.trim().to_owned();
+    let mut n = vec![key.clone().into_bytes(), hex::decode(&key).unwrap()];
+    for e in assay_host::example::holdout() {
+        n.push(e.prompt.clone().into_bytes());
+        n.push(e.answer.clone().into_bytes());
+        n.push(hex::encode(e.content_hash()).into_bytes());
+    }
+    n
+}
+
 /// Panics if `haystack` contains any needle; `what` names it.
 pub fn scan(what: &str, haystack: &[u8], needles: &[Vec<u8>]) {
     for n in needles {
